@@ -1,0 +1,201 @@
+"""The connection to the Docker engine, and Docker errors as Nova errors.
+
+Only the low-level ``docker.APIClient`` is used: the high-level SDK inspects
+every container it lists, which is the per-container cost the periodic tasks
+must not pay.
+"""
+
+import contextlib
+
+import docker
+from docker import errors as docker_errors
+from docker import tls as docker_tls
+from nova import exception
+from nova.i18n import _
+from oslo_log import log as logging
+import requests
+
+from novadocker import conf as nd_conf
+
+CONF = nd_conf.CONF
+LOG = logging.getLogger(__name__)
+
+NAME_PREFIX = 'nova-'
+LABEL_PREFIX = 'org.openstack.nova.'
+LABEL_UUID = LABEL_PREFIX + 'instance.uuid'
+LABEL_NAME = LABEL_PREFIX + 'instance.name'
+LABEL_PROJECT = LABEL_PREFIX + 'project.id'
+
+
+class DockerUnavailable(exception.HypervisorUnavailable):
+    msg_fmt = _('Docker engine at %(url)s is unreachable: %(reason)s. Check '
+                'that dockerd is running and listening there ([docker] '
+                'host_url), and that this service\'s user may open the '
+                'socket (e.g. membership of the "docker" group).')
+
+
+class DockerAPIError(exception.NovaException):
+    msg_fmt = _('Docker engine refused %(action)s: %(reason)s')
+
+
+def container_name(instance_uuid):
+    return NAME_PREFIX + instance_uuid
+
+
+def _tls_config():
+    if not (CONF.docker.ca_file or CONF.docker.cert_file):
+        return None
+    client_cert = None
+    if CONF.docker.cert_file:
+        client_cert = (CONF.docker.cert_file, CONF.docker.key_file)
+    verify = False if CONF.docker.api_insecure else (
+        CONF.docker.ca_file or True)
+    return docker_tls.TLSConfig(client_cert=client_cert,
+                                ca_cert=CONF.docker.ca_file, verify=verify)
+
+
+def connect():
+    """A new APIClient for ``[docker] host_url``; raises DockerUnavailable."""
+    url = CONF.docker.host_url
+    tls = _tls_config()
+    if tls and url.startswith('tcp://'):
+        url = 'https://' + url[len('tcp://'):]
+    try:
+        api = docker.APIClient(base_url=url, version=CONF.docker.api_version,
+                               timeout=CONF.docker.api_timeout, tls=tls)
+    except (docker_errors.DockerException,
+            requests.exceptions.RequestException) as e:
+        raise DockerUnavailable(url=CONF.docker.host_url, reason=e)
+    if tls:
+        # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the CA
+        # given here; the configured CA is the one that must decide.
+        api.trust_env = False
+    return api
+
+
+@contextlib.contextmanager
+def translated_errors(action, instance=None):
+    """Turn Docker and transport errors into the Nova exception that fits.
+
+    ``action`` names what was being done, for the operator reading the
+    fault ("starting container nova-...").
+    """
+    try:
+        yield
+    except docker_errors.NotFound as e:
+        if instance is not None:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        raise DockerAPIError(action=action, reason=e.explanation or e)
+    except docker_errors.APIError as e:
+        raise DockerAPIError(action=action, reason=e.explanation or e)
+    except (requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout) as e:
+        raise DockerUnavailable(url=CONF.docker.host_url, reason=e)
+    except docker_errors.DockerException as e:
+        raise DockerAPIError(action=action, reason=e)
+
+
+class DockerClient:
+    """The driver's view of the engine: one method per engine operation.
+
+    The APIClient is made on first use, not at construction: nova builds the
+    driver before ``init_host``, which is where an unreachable engine must
+    be reported.
+    """
+
+    def __init__(self):
+        self._api = None
+
+    @property
+    def api(self):
+        if self._api is None:
+            self._api = connect()
+        return self._api
+
+    def ping(self):
+        with translated_errors('ping'):
+            self.api.ping()
+
+    def info(self):
+        with translated_errors('engine info'):
+            return self.api.info()
+
+    def version(self):
+        with translated_errors('engine version'):
+            return self.api.version()
+
+    def list_containers(self):
+        """Every container of this driver, running or not: one API call."""
+        with translated_errors('listing containers'):
+            return self.api.containers(all=True,
+                                       filters={'label': LABEL_UUID})
+
+    def inspect(self, instance):
+        """The container of ``instance``; InstanceNotFound if it has none."""
+        name = container_name(instance.uuid)
+        with translated_errors('inspecting ' + name, instance):
+            return self.api.inspect_container(name)
+
+    def find(self, instance):
+        """Like inspect, but None when the instance has no container."""
+        try:
+            return self.inspect(instance)
+        except exception.InstanceNotFound:
+            return None
+
+    def create(self, instance, image, create_kwargs, host_config):
+        name = container_name(instance.uuid)
+        with translated_errors('creating ' + name):
+            host_config = self.api.create_host_config(**host_config)
+            return self.api.create_container(
+                image, name=name, host_config=host_config,
+                **create_kwargs)['Id']
+
+    def start(self, instance):
+        name = container_name(instance.uuid)
+        with translated_errors('starting ' + name, instance):
+            self.api.start(name)
+
+    def stop(self, instance, timeout):
+        """SIGTERM, then SIGKILL after ``timeout`` seconds (0: at once)."""
+        name = container_name(instance.uuid)
+        with translated_errors('stopping ' + name, instance):
+            self.api.stop(name, timeout=timeout)
+
+    def pause(self, instance):
+        name = container_name(instance.uuid)
+        with translated_errors('pausing ' + name, instance):
+            self.api.pause(name)
+
+    def unpause(self, instance):
+        name = container_name(instance.uuid)
+        with translated_errors('unpausing ' + name, instance):
+            self.api.unpause(name)
+
+    def remove(self, instance):
+        """Remove the container, running or not; absent is not an error."""
+        name = container_name(instance.uuid)
+        try:
+            with translated_errors('removing ' + name, instance):
+                self.api.remove_container(name, force=True, v=True)
+        except exception.InstanceNotFound:
+            pass
+
+    def logs(self, instance, tail_lines):
+        name = container_name(instance.uuid)
+        with translated_errors('reading the log of ' + name, instance):
+            return self.api.logs(name, stdout=True, stderr=True,
+                                 tail=tail_lines)
+
+    def put_archive(self, instance, path, data):
+        name = container_name(instance.uuid)
+        with translated_errors('copying files into ' + name, instance):
+            self.api.put_archive(name, path, data)
+
+    def image_exists(self, reference):
+        with translated_errors('inspecting image ' + reference):
+            try:
+                self.api.inspect_image(reference)
+            except docker_errors.NotFound:
+                return False
+        return True
