@@ -3,13 +3,16 @@ needs an engine, started on first use and stopped when the session ends."""
 
 import os
 
-import pytest
-
-from tests.fixtures import engine as engine_fixture
-
-# Nova's test base patches eventlet unless told not to; nova-compute runs on
-# native threads by default now, and so do these tests.
+# nova-compute runs on native threads by default now, and so do these tests.
+# Nova's own test packages call monkey_patch.patch() before anything imports
+# eventlet; these tests live outside them, so it is done here, first.
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
+from nova import monkey_patch  # noqa: E402
+monkey_patch.patch()
+
+import pytest  # noqa: E402
+
+from tests.fixtures import engine as engine_fixture  # noqa: E402
 
 _ENGINE = None
 

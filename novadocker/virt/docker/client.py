@@ -25,6 +25,7 @@ LABEL_PREFIX = 'org.openstack.nova.'
 LABEL_UUID = LABEL_PREFIX + 'instance.uuid'
 LABEL_NAME = LABEL_PREFIX + 'instance.name'
 LABEL_PROJECT = LABEL_PREFIX + 'project.id'
+LABEL_VCPUS = LABEL_PREFIX + 'flavor.vcpus'
 
 
 class DockerUnavailable(exception.HypervisorUnavailable):

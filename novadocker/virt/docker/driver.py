@@ -1,0 +1,418 @@
+"""DockerDriver: Nova's compute driver interface over a Docker engine.
+
+Each instance is one container named ``nova-<instance uuid>``, labelled with
+the instance's uuid, name and project, so that the periodic tasks find every
+instance in one list call and any single instance in one inspect call.
+This module only maps Nova's operations onto the modules that do the work:
+``client`` (the engine), ``spec`` (container configuration), ``images``
+(Glance), ``network`` (VIF plugging) and ``hostinfo`` (host and cgroups).
+"""
+
+import contextlib
+
+from nova.compute import power_state
+from nova import exception
+from nova.i18n import _
+from nova.objects import diagnostics as diagnostics_obj
+from nova.objects import fields
+from nova.virt import driver
+from nova.virt import hardware
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import timeutils
+from oslo_utils import units
+from oslo_utils import versionutils
+import os_resource_classes as orc
+
+from novadocker import conf as nd_conf
+from novadocker.virt.docker import client
+from novadocker.virt.docker import hostinfo
+from novadocker.virt.docker import images
+from novadocker.virt.docker import network
+from novadocker.virt.docker import spec
+
+CONF = nd_conf.CONF
+LOG = logging.getLogger(__name__)
+
+# What get_console_output returns at most, as libvirt caps its console log.
+MAX_CONSOLE_BYTES = 100 * units.Ki
+CONSOLE_TAIL_LINES = 5000
+
+_POWER_STATES = {
+    'running': power_state.RUNNING,
+    'paused': power_state.PAUSED,
+    'created': power_state.SHUTDOWN,
+    'exited': power_state.SHUTDOWN,
+    'removing': power_state.SHUTDOWN,
+    'dead': power_state.CRASHED,
+}
+
+
+def container_power_state(state):
+    """Nova's power state for Docker's ``State`` of a container.
+
+    A container killed for exceeding its memory limit has crashed; one whose
+    process ended has shut down; ``restarting`` (never used by this driver)
+    is left to the next sync as NOSTATE.
+    """
+    if state.get('OOMKilled') and state.get('Status') == 'exited':
+        return power_state.CRASHED
+    return _POWER_STATES.get(state.get('Status'), power_state.NOSTATE)
+
+
+class DockerDriver(driver.ComputeDriver):
+    """Runs Nova instances as containers on the local Docker engine."""
+
+    capabilities = dict(
+        driver.ComputeDriver.capabilities,
+        supports_attach_interface=True,
+        # Docker images are uploaded to Glance as disk_format=raw.
+        supports_image_type_raw=True,
+    )
+
+    def __init__(self, virtapi):
+        super().__init__(virtapi)
+        self.docker = client.DockerClient()
+        self.network = network.Network()
+        # Nova's live-migration bookkeeping; containers never migrate live.
+        self.active_migrations = {}
+
+    @staticmethod
+    def _lock(instance):
+        # Nova's compute manager already holds a lock named after the uuid;
+        # a prefix keeps this one distinct so they cannot deadlock.
+        return lockutils.lock('novadocker-' + instance.uuid)
+
+    # -- host ---------------------------------------------------------------
+
+    def init_host(self, host):
+        """Fail early and clearly if the engine is unreachable, then report
+        what it runs."""
+        self.docker.ping()
+        containers = self.docker.list_containers()
+        running = [c for c in containers if c['State'] == 'running']
+        LOG.info('Docker engine at %(url)s: %(total)d instance containers, '
+                 '%(running)d running',
+                 {'url': CONF.docker.host_url, 'total': len(containers),
+                  'running': len(running)})
+
+    def get_available_nodes(self, refresh=False):
+        return [CONF.host]
+
+    def get_host_ip_addr(self):
+        return CONF.my_ip
+
+    def get_host_uptime(self):
+        return hostinfo.uptime()
+
+    def get_host_cpu_stats(self):
+        return hostinfo.cpu_stats()
+
+    def _disk_gb(self, info):
+        # The engine's data root holds every container's writable layer.
+        try:
+            return hostinfo.disk_gb(info['DockerRootDir'])
+        except OSError:
+            return hostinfo.disk_gb(CONF.instances_path)
+
+    def get_available_resource(self, nodename):
+        info = self.docker.info()
+        memory_total, memory_used = hostinfo.memory_mb()
+        disk_total, disk_used, disk_free = self._disk_gb(info)
+        running = [c for c in self.docker.list_containers()
+                   if c['State'] in ('running', 'paused')]
+        vcpus_used = sum(int(c['Labels'].get(client.LABEL_VCPUS, 0))
+                         for c in running)
+        version = info['ServerVersion'].split('+')[0].split('-')[0]
+        return {
+            'vcpus': info['NCPU'],
+            'memory_mb': memory_total,
+            'local_gb': disk_total,
+            'vcpus_used': vcpus_used,
+            'memory_mb_used': memory_used,
+            'local_gb_used': disk_used,
+            'hypervisor_type': 'docker',
+            'hypervisor_version': versionutils.convert_version_to_int(
+                version),
+            'hypervisor_hostname': nodename,
+            'cpu_info': hostinfo.cpu_info(info['Architecture'],
+                                          info['NCPU']),
+            'disk_available_least': disk_free,
+            'numa_topology': None,
+            'supported_instances': [(fields.Architecture.canonicalize(
+                info['Architecture']), fields.HVType.DOCKER,
+                fields.VMMode.EXE)],
+        }
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        info = self.docker.info()
+        memory_total, _used = hostinfo.memory_mb()
+        disk_total = self._disk_gb(info)[0]
+        ratios = self._get_allocation_ratios(
+            provider_tree.data(nodename).inventory)
+
+        def inventory(total, resource_class, reserved):
+            return {'total': total, 'min_unit': 1, 'max_unit': total,
+                    'step_size': 1, 'reserved': reserved,
+                    'allocation_ratio': ratios[resource_class]}
+
+        provider_tree.update_inventory(nodename, {
+            orc.VCPU: inventory(info['NCPU'], orc.VCPU,
+                                CONF.reserved_host_cpus),
+            orc.MEMORY_MB: inventory(memory_total, orc.MEMORY_MB,
+                                     CONF.reserved_host_memory_mb),
+            orc.DISK_GB: inventory(
+                disk_total, orc.DISK_GB,
+                self._get_reserved_host_disk_gb_from_config()),
+        })
+
+    # -- instances ----------------------------------------------------------
+
+    def list_instances(self):
+        return [c['Labels'][client.LABEL_NAME]
+                for c in self.docker.list_containers()]
+
+    def list_instance_uuids(self):
+        return [c['Labels'][client.LABEL_UUID]
+                for c in self.docker.list_containers()]
+
+    def instance_exists(self, instance):
+        return self.docker.find(instance) is not None
+
+    def get_info(self, instance, use_cache=True):
+        attrs = self.docker.inspect(instance)
+        return hardware.InstanceInfo(
+            state=container_power_state(attrs['State']),
+            internal_id=attrs['Id'])
+
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        image = images.ensure(self.docker, context, image_meta)
+        create_kwargs, host_config = spec.build(
+            instance, image_meta, network_info, CONF.docker)
+        with self._lock(instance):
+            self.docker.create(instance, image, create_kwargs, host_config)
+            try:
+                if CONF.docker.inject_key and instance.key_data:
+                    self.docker.put_archive(
+                        instance, '/', spec.authorized_keys_tar(
+                            instance.key_data))
+                if power_on:
+                    self._start_with_network(instance, network_info)
+            except Exception:
+                with excutils.save_and_reraise_exception():
+                    LOG.error('Spawn failed; removing the container',
+                              instance=instance)
+                    self._remove(instance, network_info)
+        LOG.info('Spawned container %s', client.container_name(
+            instance.uuid), instance=instance)
+
+    def _neutron_events(self, network_info):
+        if not CONF.vif_plugging_timeout:
+            return []
+        return [('network-vif-plugged', vif['id'])
+                for vif in network_info or []
+                if vif.get('active', True) is False]
+
+    def _neutron_failed(self, event_name, instance):
+        LOG.error('Neutron reported failure on event %s', event_name,
+                  instance=instance)
+        if CONF.vif_plugging_is_fatal:
+            raise exception.VirtualInterfaceCreateException()
+
+    def _start_with_network(self, instance, network_info):
+        """Start the container and plug its ports into the new namespace,
+        waiting for Neutron's network-vif-plugged events if it sends them."""
+        try:
+            with self.virtapi.wait_for_instance_event(
+                    instance, self._neutron_events(network_info),
+                    timeout=CONF.vif_plugging_timeout,
+                    error_callback=self._neutron_failed):
+                self.docker.start(instance)
+                attrs = self.docker.inspect(instance)
+                self.network.attach_all(instance, attrs['Id'],
+                                        attrs['State']['Pid'], network_info)
+        except exception.InstanceEventTimeout:
+            if CONF.vif_plugging_is_fatal:
+                self._stop(instance, network_info, timeout=0)
+                raise exception.VirtualInterfaceCreateException()
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._stop(instance, network_info, timeout=0)
+
+    def _stop(self, instance, network_info, timeout):
+        """Stop the container (SIGKILL after ``timeout`` s) and unplug its
+        ports: the namespace they lived in dies with the process."""
+        attrs = self.docker.find(instance)
+        if attrs and attrs['State']['Status'] in ('running', 'paused',
+                                                  'restarting'):
+            self.docker.stop(instance, timeout)
+        self.network.detach_all(instance, attrs and attrs['Id'],
+                                network_info)
+
+    def _remove(self, instance, network_info):
+        attrs = self.docker.find(instance)
+        self.network.detach_all(instance, attrs and attrs['Id'], network_info)
+        self.docker.remove(instance)
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        with self._lock(instance):
+            self._stop(instance, network_info, timeout=0)
+            if destroy_disks:
+                self.docker.remove(instance)
+        LOG.info('Destroyed container %s', client.container_name(
+            instance.uuid), instance=instance)
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        with self._lock(instance):
+            if destroy_vifs:
+                attrs = self.docker.find(instance)
+                self.network.detach_all(instance, attrs and attrs['Id'],
+                                        network_info)
+            if destroy_disks:
+                self.docker.remove(instance)
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        """Soft: SIGTERM and up to soft_reboot_timeout s to stop; hard:
+        SIGKILL. Then a fresh start with the ports plugged again."""
+        timeout = 0 if reboot_type == 'HARD' else \
+            CONF.docker.soft_reboot_timeout
+        with self._lock(instance):
+            self._stop(instance, network_info, timeout)
+            self._start_with_network(instance, network_info)
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        """Stop gracefully for ``timeout`` s, then kill: an image whose PID 1
+        ignores SIGTERM still stops."""
+        with self._lock(instance):
+            self._stop(instance, instance.get_network_info(), timeout)
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        with self._lock(instance):
+            self._power_on(instance, network_info)
+
+    def _power_on(self, instance, network_info):
+        state = self.docker.inspect(instance)['State']['Status']
+        if state == 'paused':
+            self.docker.unpause(instance)
+        elif state != 'running':
+            self._start_with_network(instance, network_info)
+
+    def pause(self, instance):
+        with self._lock(instance):
+            self.docker.pause(instance)
+
+    def unpause(self, instance):
+        with self._lock(instance):
+            if self.docker.inspect(instance)['State']['Status'] == 'paused':
+                self.docker.unpause(instance)
+
+    def suspend(self, context, instance):
+        """A container cannot be saved to disk: suspend freezes its processes
+        in the cgroup freezer, like pause. They keep their memory, and Nova
+        sees the instance as PAUSED until it is resumed."""
+        self.pause(instance)
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        with self._lock(instance):
+            self._power_on(instance, network_info)
+
+    def soft_delete(self, instance):
+        self.power_off(instance)
+
+    def restore(self, instance):
+        with self._lock(instance):
+            self._power_on(instance, instance.get_network_info())
+
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  share_info, block_device_info=None):
+        """After a host or engine restart: start what Nova says should run,
+        with its ports plugged into the new namespace."""
+        with self._lock(instance):
+            self.network.detach_all(instance, None, network_info)
+            self._power_on(instance, network_info)
+
+    def plug_vifs(self, instance, network_info):
+        self.network.plug_vifs(instance, network_info)
+
+    def unplug_vifs(self, instance, network_info):
+        self.network.unplug_vifs(instance, network_info)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        """Plug into the running container; a stopped one gets the port from
+        its network info at its next start."""
+        with self._lock(instance):
+            attrs = self.docker.inspect(instance)
+            if attrs['State']['Status'] in ('running', 'paused'):
+                self.network.attach(instance, attrs['Id'],
+                                    attrs['State']['Pid'], vif)
+
+    def detach_interface(self, context, instance, vif):
+        with self._lock(instance):
+            attrs = self.docker.find(instance)
+            self.network.detach(instance, attrs and attrs['Id'], vif)
+
+    def get_console_output(self, context, instance):
+        """The container's stdout and stderr, the last 100 KiB of it."""
+        output = self.docker.logs(instance, CONSOLE_TAIL_LINES)
+        return output[-MAX_CONSOLE_BYTES:].decode('utf-8', errors='replace')
+
+    def _usage(self, attrs):
+        """(cpu ns, memory used bytes, memory limit bytes) from cgroups;
+        zeros for a container that is not running."""
+        pid = attrs['State']['Pid']
+        limit = attrs['HostConfig'].get('Memory') or None
+        if not pid:
+            return 0, 0, limit
+        usage = hostinfo.ContainerUsage(pid)
+        used, cgroup_limit = usage.memory_bytes()
+        return usage.cpu_time_ns(), used, cgroup_limit or limit
+
+    def get_diagnostics(self, instance):
+        """The legacy diagnostics: CPU time in ns, memory in KiB."""
+        attrs = self.docker.inspect(instance)
+        cpu_ns, used, limit = self._usage(attrs)
+        return {'cpu0_time': cpu_ns,
+                'memory': (limit or 0) // units.Ki,
+                'memory-actual': (limit or 0) // units.Ki,
+                'memory-rss': used // units.Ki}
+
+    def get_instance_diagnostics(self, instance):
+        attrs = self.docker.inspect(instance)
+        cpu_ns, used, limit = self._usage(attrs)
+        uptime = None
+        if instance.launched_at:
+            uptime = int(timeutils.delta_seconds(
+                timeutils.normalize_time(instance.launched_at),
+                timeutils.utcnow()))
+        diags = diagnostics_obj.Diagnostics(
+            state=power_state.STATE_MAP[container_power_state(
+                attrs['State'])],
+            hypervisor='docker', hypervisor_os='linux', uptime=uptime,
+            config_drive=False)
+        diags.memory_details = diagnostics_obj.MemoryDiagnostics(
+            maximum=(limit or 0) // units.Mi, used=used // units.Mi)
+        diags.add_cpu(id=0, time=cpu_ns)
+        return diags
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        images.snapshot(self.docker, context, instance, image_id,
+                        update_task_state)
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        """Refuse at the pre-check: a running container's processes cannot be
+        moved to another host (that would need checkpoint/restore)."""
+        raise exception.MigrationPreCheckError(
+            reason=_('the Docker driver cannot live-migrate containers'))

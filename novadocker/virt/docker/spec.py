@@ -1,0 +1,179 @@
+"""The container's configuration, from Nova's view of the instance.
+
+Small pure functions, each building one piece (limits, labels, environment,
+command, names, DNS, security), and :func:`build` putting them together as
+keyword arguments for ``APIClient.create_container`` and
+``create_host_config``. Nothing here talks to Docker.
+"""
+
+import io
+import re
+import shlex
+import tarfile
+
+from nova import exception
+from nova.i18n import _
+
+from novadocker.virt.docker import client
+
+CPU_PERIOD_US = 100000
+CPU_SHARES_PER_VCPU = 1024
+# Debian's convention for the host's own name when it has no fixed address.
+OWN_NAME_ADDRESS = '127.0.1.1'
+
+_ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+_HOSTNAME_LABEL = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
+MAX_ENV_VALUE_BYTES = 32 * 1024
+
+
+def _deploy_failure(message, **kwargs):
+    return exception.InstanceDeployFailure(reason=message % kwargs)
+
+
+def labels(instance):
+    """Labels that let the driver find its containers, and count the vCPUs
+    they were given, in one list call."""
+    return {client.LABEL_UUID: instance.uuid,
+            client.LABEL_NAME: instance.name,
+            client.LABEL_PROJECT: instance.project_id or '',
+            client.LABEL_VCPUS: str(instance.flavor.vcpus)}
+
+
+def resource_limits(flavor, pids_limit):
+    """Hard memory (no swap beyond it), CPU weight and quota, pids."""
+    memory = '%dm' % flavor.memory_mb
+    return {'mem_limit': memory,
+            'memswap_limit': memory,
+            'cpu_shares': CPU_SHARES_PER_VCPU * flavor.vcpus,
+            'cpu_period': CPU_PERIOD_US,
+            'cpu_quota': CPU_PERIOD_US * flavor.vcpus,
+            'pids_limit': pids_limit}
+
+
+def environment(metadata):
+    """Instance metadata as environment variables, refusing what a process
+    environment cannot hold (bad names, NUL bytes, oversized values)."""
+    env = {}
+    for key, value in sorted((metadata or {}).items()):
+        if not _ENV_NAME.match(key):
+            raise _deploy_failure(
+                _('metadata key %(key)r is not a valid environment variable '
+                  'name (letters, digits and "_", not starting with a '
+                  'digit)'), key=key)
+        value = '' if value is None else str(value)
+        if '\0' in value:
+            raise _deploy_failure(
+                _('metadata %(key)s contains a NUL byte'), key=key)
+        if len(value.encode()) > MAX_ENV_VALUE_BYTES:
+            raise _deploy_failure(
+                _('metadata %(key)s is longer than %(max)d bytes'),
+                key=key, max=MAX_ENV_VALUE_BYTES)
+        env[key] = value
+    return env
+
+
+def command(image_meta):
+    """The ``os_command_line`` image property as an argv list, or None.
+
+    It is split like a shell would split words but never given to a shell,
+    so metacharacters in it are data.
+    """
+    props = image_meta.properties
+    if not props.obj_attr_is_set('os_command_line'):
+        return None
+    line = props.os_command_line
+    try:
+        argv = shlex.split(line)
+    except ValueError as e:
+        raise _deploy_failure(_('os_command_line %(line)r cannot be split '
+                                'into arguments: %(err)s'), line=line, err=e)
+    if not argv or any('\0' in arg for arg in argv):
+        raise _deploy_failure(_('os_command_line %(line)r is empty or holds '
+                                'a NUL byte'), line=line)
+    return argv
+
+
+def hostname(instance):
+    """The instance's hostname, checked against RFC 1123."""
+    name = instance.hostname or instance.uuid
+    if len(name) > 253 or not all(
+            _HOSTNAME_LABEL.match(label) for label in name.split('.')):
+        raise _deploy_failure(_('hostname %(name)r is not a valid host name'),
+                              name=name)
+    return name
+
+
+def fixed_ips(network_info):
+    return [ip['address'] for vif in network_info or []
+            for ip in vif.fixed_ips()]
+
+
+def dns_servers(network_info):
+    """DNS servers of every subnet, in order, without repeats."""
+    servers = []
+    for vif in network_info or []:
+        for subnet in vif['network']['subnets']:
+            for dns in subnet['dns']:
+                if dns['address'] not in servers:
+                    servers.append(dns['address'])
+    return servers
+
+
+def own_hosts_entry(name, network_info):
+    """/etc/hosts entry making the hostname resolve inside the container:
+    to the first fixed IPv4 address (what a daemon binding its hostname
+    needs), else the loopback convention."""
+    ipv4 = [ip for ip in fixed_ips(network_info) if ':' not in ip]
+    return {name: ipv4[0] if ipv4 else OWN_NAME_ADDRESS}
+
+
+def authorized_keys_tar(key_data):
+    """A tar archive holding /root/.ssh/authorized_keys with ``key_data``,
+    for the engine's put_archive at the container's root."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for path, mode in (('root', 0o700), ('root/.ssh', 0o700)):
+            info = tarfile.TarInfo(path)
+            info.type, info.mode = tarfile.DIRTYPE, mode
+            tar.addfile(info)
+        data = key_data.strip().encode() + b'\n'
+        info = tarfile.TarInfo('root/.ssh/authorized_keys')
+        info.size, info.mode = len(data), 0o600
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def security(privileged, cap_drop, no_new_privileges):
+    """Privilege settings; Docker's default capabilities minus cap_drop."""
+    if privileged:
+        return {'privileged': True}
+    options = {'privileged': False, 'cap_drop': list(cap_drop)}
+    if no_new_privileges:
+        options['security_opt'] = ['no-new-privileges']
+    return options
+
+
+def build(instance, image_meta, network_info, conf):
+    """Arguments for create_container and create_host_config.
+
+    The container starts with network mode "none" (its own namespace, only
+    ``lo``): the VIF plugins give it the Neutron ports after it starts. Not
+    ``network_disabled``: with it the engine writes no /etc/hosts and no
+    resolv.conf.
+    """
+    name = hostname(instance)
+    create_kwargs = {
+        'hostname': name,
+        'labels': labels(instance),
+        'environment': environment(instance.metadata),
+        'command': command(image_meta),
+    }
+    host_config = {
+        'network_mode': 'none',
+        'extra_hosts': own_hosts_entry(name, network_info),
+        'dns': dns_servers(network_info),
+    }
+    host_config.update(resource_limits(instance.flavor, conf.pids_limit))
+    host_config.update(security(conf.privileged, conf.cap_drop,
+                                conf.no_new_privileges))
+    return create_kwargs, host_config

@@ -1,0 +1,296 @@
+"""DockerDriver against a real engine: what Nova asks, what the engine does.
+
+Instances here have no ports; plugging is covered by the network tests and
+Nova's generic suite (tests/nova_contract).
+"""
+
+import time
+from unittest import mock
+
+from nova.compute import power_state
+from nova.compute import provider_tree
+from nova import exception
+from nova import objects
+from nova.virt import fake
+import os_resource_classes as orc
+from oslo_utils import uuidutils
+import pytest
+
+from novadocker import conf as nd_conf
+from novadocker.virt.docker import client
+from novadocker.virt.docker import driver
+from novadocker.virt.docker import images
+from tests.fixtures import engine as engine_fixture
+from tests.unit import factories
+
+CONF = nd_conf.CONF
+IMAGE_ID = uuidutils.generate_uuid()
+# Busybox's capability bits (linux/capability.h): what cap_drop removes.
+CAP_MKNOD, CAP_SETPCAP, CAP_SETFCAP, CAP_CHOWN = 27, 8, 31, 0
+
+
+@pytest.fixture
+def docker_driver(engine):
+    CONF.set_override('host_url', engine.url, group='docker')
+    CONF.set_override('soft_reboot_timeout', 1, group='docker')
+    api = engine.client()
+    api.tag(engine_fixture.TEST_IMAGE, images.GLANCE_REPOSITORY, IMAGE_ID)
+    drv = driver.DockerDriver(fake.FakeVirtAPI())
+    drv.init_host('testhost')
+    yield drv
+    leftovers = api.containers(all=True, filters={'label': client.LABEL_UUID})
+    for c in leftovers:
+        api.remove_container(c['Id'], force=True)
+    api.remove_image(images.glance_reference(IMAGE_ID))
+    api.close()
+    CONF.clear_override('host_url', group='docker')
+    CONF.clear_override('soft_reboot_timeout', group='docker')
+    CONF.clear_override('inject_key', group='docker')
+    assert not leftovers, 'the test left containers behind'
+
+
+def image_meta(container_format='docker', **props):
+    return objects.ImageMeta.from_dict({
+        'id': IMAGE_ID, 'name': 'glance-name-unknown-to-docker',
+        'container_format': container_format, 'disk_format': 'raw',
+        'properties': props})
+
+
+def spawn(drv, instance, meta=None, **kwargs):
+    drv.spawn(None, instance, meta or image_meta(), [], None, {},
+              network_info=factories.network_info_empty(), **kwargs)
+
+
+def state(drv, instance):
+    return drv.get_info(instance).state
+
+
+def run_in(api, instance, *argv):
+    exec_id = api.exec_create(client.container_name(instance.uuid),
+                              list(argv))['Id']
+    return api.exec_start(exec_id).decode()
+
+
+def test_spawn_builds_the_container_nova_asked_for(docker_driver, engine):
+    instance = factories.instance(hostname='web-1', memory_mb=64, vcpus=1,
+                                  metadata={'ROLE': 'db'})
+    spawn(docker_driver, instance)
+    api = docker_driver.docker.api
+    attrs = api.inspect_container('nova-' + instance.uuid)
+    host = attrs['HostConfig']
+    assert host['Memory'] == host['MemorySwap'] == 64 * 1024 * 1024
+    assert (host['CpuShares'], host['CpuPeriod'], host['CpuQuota']) == (
+        1024, 100000, 100000)
+    assert host['PidsLimit'] == 4096
+    assert host['NetworkMode'] == 'none'
+    assert host['Privileged'] is False
+    assert host['SecurityOpt'] == ['no-new-privileges']
+    assert host['Binds'] is None and attrs['Mounts'] == []
+    assert attrs['Config']['Labels'][client.LABEL_UUID] == instance.uuid
+    assert state(docker_driver, instance) == power_state.RUNNING
+    assert instance.name in docker_driver.list_instances()
+    assert instance.uuid in docker_driver.list_instance_uuids()
+    assert docker_driver.instance_exists(instance)
+
+    # Seen from inside the container.
+    assert run_in(api, instance, 'hostname').strip() == 'web-1'
+    assert '127.0.1.1\tweb-1' in run_in(api, instance, 'cat', '/etc/hosts')
+    assert run_in(api, instance, 'sh', '-c', 'echo $ROLE').strip() == 'db'
+    status = run_in(api, instance, 'cat', '/proc/1/status')
+    cap_eff = int([line for line in status.splitlines()
+                   if line.startswith('CapEff:')][0].split()[1], 16)
+    assert not cap_eff & (1 << CAP_MKNOD | 1 << CAP_SETPCAP |
+                          1 << CAP_SETFCAP)
+    assert cap_eff & 1 << CAP_CHOWN
+    assert 'NoNewPrivs:\t1' in status
+    docker_driver.destroy(None, instance, None)
+
+
+def test_command_line_is_data_and_console_shows_output(docker_driver):
+    instance = factories.instance()
+    spawn(docker_driver, instance, image_meta(
+        os_command_line='echo "a;b" $HOME `id` && sleep'))
+    for _ in range(50):
+        output = docker_driver.get_console_output(None, instance)
+        if output:
+            break
+        time.sleep(0.1)
+    # echo got the words as arguments: no shell expanded or split them.
+    assert output == 'a;b $HOME `id` && sleep\n'
+    docker_driver.destroy(None, instance, None)
+
+
+def test_console_output_is_capped(docker_driver):
+    instance = factories.instance()
+    line = 'x' * 99
+    spawn(docker_driver, instance, image_meta(
+        os_command_line="sh -c 'i=0; while [ $i -lt 3000 ]; do echo %s; "
+                        "i=$((i+1)); done; echo END; sleep 1000'" % line))
+    deadline = time.monotonic() + 20
+    output = ''
+    while not output.endswith('END\n') and time.monotonic() < deadline:
+        output = docker_driver.get_console_output(None, instance)
+        time.sleep(0.2)
+    assert output.endswith('END\n')
+    assert len(output) == driver.MAX_CONSOLE_BYTES
+    docker_driver.destroy(None, instance, None)
+
+
+def test_power_cycle(docker_driver):
+    instance = factories.instance()
+    spawn(docker_driver, instance)
+    api = docker_driver.docker.api
+    name = 'nova-' + instance.uuid
+
+    def started_at():
+        return api.inspect_container(name)['State']['StartedAt']
+
+    # busybox sleep as PID 1 ignores SIGTERM: only the kill after the
+    # timeout stops it.
+    before = time.monotonic()
+    docker_driver.power_off(instance, timeout=1)
+    assert 1 <= time.monotonic() - before < 10
+    assert state(docker_driver, instance) == power_state.SHUTDOWN
+    docker_driver.power_on(None, instance, instance.get_network_info())
+    assert state(docker_driver, instance) == power_state.RUNNING
+
+    for reboot_type in ('SOFT', 'HARD'):
+        first = started_at()
+        docker_driver.reboot(None, instance, instance.get_network_info(),
+                             reboot_type)
+        assert started_at() != first
+        assert state(docker_driver, instance) == power_state.RUNNING
+
+    docker_driver.pause(instance)
+    assert state(docker_driver, instance) == power_state.PAUSED
+    docker_driver.unpause(instance)
+    docker_driver.unpause(instance)  # not paused: nothing to do
+    assert state(docker_driver, instance) == power_state.RUNNING
+    docker_driver.suspend(None, instance)
+    assert state(docker_driver, instance) == power_state.PAUSED
+    docker_driver.resume(None, instance, instance.get_network_info())
+    assert state(docker_driver, instance) == power_state.RUNNING
+    docker_driver.soft_delete(instance)
+    assert state(docker_driver, instance) == power_state.SHUTDOWN
+    docker_driver.restore(instance)
+    assert state(docker_driver, instance) == power_state.RUNNING
+
+    api.stop(name, timeout=0)  # as after a host reboot
+    docker_driver.resume_state_on_host_boot(
+        None, instance, instance.get_network_info(), None)
+    assert state(docker_driver, instance) == power_state.RUNNING
+    docker_driver.destroy(None, instance, None)
+
+
+def test_spawn_without_power_on_creates_a_stopped_container(docker_driver):
+    instance = factories.instance()
+    spawn(docker_driver, instance, power_on=False)
+    assert state(docker_driver, instance) == power_state.SHUTDOWN
+    docker_driver.destroy(None, instance, None)
+
+
+def test_destroy_is_idempotent(docker_driver):
+    instance = factories.instance()
+    spawn(docker_driver, instance)
+    docker_driver.destroy(None, instance, None)
+    docker_driver.destroy(None, instance, None)
+    docker_driver.cleanup(None, instance, None)
+    assert not docker_driver.instance_exists(instance)
+    with pytest.raises(exception.InstanceNotFound):
+        docker_driver.get_info(instance)
+    assert instance.uuid not in docker_driver.list_instance_uuids()
+
+
+@pytest.mark.parametrize('meta, metadata, error, words', [
+    (image_meta(container_format='ami'), {}, exception.InstanceDeployFailure,
+     'container_format ami'),
+    (image_meta(), {'bad-key': 'v'}, exception.InstanceDeployFailure,
+     "'bad-key'"),
+    (objects.ImageMeta.from_dict({'id': uuidutils.generate_uuid(),
+                                  'container_format': 'docker'}), {},
+     exception.ImageNotFound, 'could not be found'),
+    (image_meta(os_command_line='/no/such/binary'), {},
+     client.DockerAPIError, 'starting nova-'),
+])
+def test_failed_spawn_leaves_nothing(docker_driver, meta, metadata, error,
+                                     words):
+    instance = factories.instance(metadata=metadata)
+    with pytest.raises(error) as e:
+        spawn(docker_driver, instance, meta)
+    assert words in str(e.value)
+    assert not docker_driver.instance_exists(instance)
+
+
+def test_inject_key(docker_driver):
+    CONF.set_override('inject_key', True, group='docker')
+    instance = factories.instance(key_data='ssh-ed25519 AAAAC3Nz test@key')
+    spawn(docker_driver, instance)
+    keys = run_in(docker_driver.docker.api, instance,
+                  'cat', '/root/.ssh/authorized_keys')
+    assert keys == 'ssh-ed25519 AAAAC3Nz test@key\n'
+    docker_driver.destroy(None, instance, None)
+
+
+def test_diagnostics_come_from_the_cgroups(docker_driver):
+    instance = factories.instance(memory_mb=64)
+    spawn(docker_driver, instance, image_meta(
+        os_command_line="sh -c 'i=0; while [ $i -lt 20000 ]; do "
+                        "i=$((i+1)); done; sleep 1000'"))
+    time.sleep(0.5)
+    legacy = docker_driver.get_diagnostics(instance)
+    assert legacy['memory'] == 64 * 1024  # KiB, not bytes
+    assert 0 < legacy['memory-rss'] < 64 * 1024
+    assert legacy['cpu0_time'] > 1000000  # ns: the loop above ran
+    diags = docker_driver.get_instance_diagnostics(instance)
+    assert diags.memory_details.maximum == 64  # MiB
+    assert diags.cpu_details[0].time == pytest.approx(
+        legacy['cpu0_time'], rel=0.5)
+    assert diags.state == 'running'
+    docker_driver.destroy(None, instance, None)
+
+
+def test_host_resources(docker_driver):
+    resources = docker_driver.get_available_resource('testhost')
+    info = docker_driver.docker.info()
+    assert resources['vcpus'] == info['NCPU']
+    assert resources['hypervisor_type'] == 'docker'
+    assert resources['hypervisor_hostname'] == 'testhost'
+    assert resources['supported_instances'] == [('x86_64', 'docker', 'exe')]
+    assert resources['hypervisor_version'] > 1000000
+    assert 0 < resources['memory_mb_used'] < resources['memory_mb']
+    assert 0 < resources['local_gb']
+    tree = provider_tree.ProviderTree()
+    tree.new_root('testhost', uuidutils.generate_uuid())
+    docker_driver.update_provider_tree(tree, 'testhost')
+    inventory = tree.data('testhost').inventory
+    assert inventory[orc.VCPU]['total'] == info['NCPU']
+    assert inventory[orc.MEMORY_MB]['total'] == resources['memory_mb']
+    assert inventory[orc.DISK_GB]['total'] == resources['local_gb']
+
+
+def test_periodic_queries_cost_one_api_call(docker_driver):
+    instances = [factories.instance() for _ in range(3)]
+    for instance in instances:
+        spawn(docker_driver, instance)
+    api = docker_driver.docker.api
+    with mock.patch.object(api, 'send', wraps=api.send) as send:
+        docker_driver.list_instances()
+        assert send.call_count == 1
+        docker_driver.list_instance_uuids()
+        assert send.call_count == 2
+        docker_driver.get_info(instances[1])
+        assert send.call_count == 3
+        docker_driver.instance_exists(instances[2])
+        assert send.call_count == 4
+    for instance in instances:
+        docker_driver.destroy(None, instance, None)
+
+
+def test_unreachable_engine_is_reported_clearly(docker_driver):
+    CONF.set_override('host_url', 'unix:///tmp/no-such-dir/docker.sock',
+                      group='docker')
+    with pytest.raises(client.DockerUnavailable) as e:
+        driver.DockerDriver(fake.FakeVirtAPI()).init_host('testhost')
+    message = str(e.value)
+    assert 'unix:///tmp/no-such-dir/docker.sock' in message
+    assert 'docker" group' in message

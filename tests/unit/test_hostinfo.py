@@ -1,0 +1,87 @@
+"""Host and container figures from /proc and cgroup files (v1 and v2)."""
+
+import json
+
+import pytest
+
+from novadocker.virt.docker import hostinfo
+
+CID = 'c' * 64
+
+
+@pytest.fixture
+def fake_root(tmp_path, monkeypatch):
+    proc, cgroup = tmp_path / 'proc', tmp_path / 'cgroup'
+    proc.mkdir()
+    cgroup.mkdir()
+    monkeypatch.setattr(hostinfo, 'PROC', str(proc))
+    monkeypatch.setattr(hostinfo, 'CGROUP_ROOT', str(cgroup))
+    return proc, cgroup
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_memory_counts_what_is_not_available(fake_root):
+    proc, _ = fake_root
+    write(proc / 'meminfo', 'MemTotal:  4194304 kB\nMemFree:  100 kB\n'
+                            'MemAvailable:  3145728 kB\n')
+    assert hostinfo.memory_mb() == (4096, 1024)
+
+
+def test_cpu_info_and_stats(fake_root, monkeypatch):
+    proc, _ = fake_root
+    write(proc / 'cpuinfo', 'processor\t: 0\nvendor_id\t: GenuineIntel\n'
+                            'model name\t: Xeon\ncpu MHz\t\t: 2400.5\n'
+                            'siblings\t: 4\ncpu cores\t: 2\n'
+                            'flags\t\t: sse2 avx\n\nprocessor\t: 1\n')
+    write(proc / 'stat', 'cpu  10 5 20 300 7 0 0 0 0 0\ncpu0 1 1 1 1 1\n')
+    monkeypatch.setattr(hostinfo.os, 'sysconf', lambda name: 100)
+    info = json.loads(hostinfo.cpu_info('x86_64', 8))
+    assert info == {'arch': 'x86_64', 'vendor': 'GenuineIntel',
+                    'model': 'Xeon', 'features': ['avx', 'sse2'],
+                    'topology': {'cells': 1, 'sockets': 2, 'cores': 2,
+                                 'threads': 2}}
+    assert hostinfo.cpu_stats() == {
+        'kernel': 200000000, 'idle': 3000000000, 'user': 150000000,
+        'iowait': 70000000, 'frequency': 2400}
+
+
+def test_uptime_reads_like_uptime(fake_root):
+    proc, _ = fake_root
+    write(proc / 'uptime', '93784.5 100.0\n')
+    write(proc / 'loadavg', '0.10 0.20 0.30 1/100 42\n')
+    assert hostinfo.uptime().endswith(
+        ' up 1 day,  2:03,  load average: 0.10, 0.20, 0.30')
+
+
+def test_container_usage_cgroup_v1(fake_root):
+    proc, cgroup = fake_root
+    write(proc / '42' / 'cgroup',
+          '5:memory:/docker/%s\n4:cpu,cpuacct:/docker/%s\n'
+          '1:name=systemd:/docker/%s\n' % (CID, CID, CID))
+    write(cgroup / 'cpuacct' / 'docker' / CID / 'cpuacct.usage', '123456\n')
+    mem = cgroup / 'memory' / 'docker' / CID
+    write(mem / 'memory.usage_in_bytes', '1048576\n')
+    write(mem / 'memory.limit_in_bytes', '67108864\n')
+    usage = hostinfo.ContainerUsage(42)
+    assert usage.cpu_time_ns() == 123456
+    assert usage.memory_bytes() == (1048576, 67108864)
+    write(mem / 'memory.limit_in_bytes', '9223372036854771712\n')
+    assert usage.memory_bytes() == (1048576, None)
+
+
+def test_container_usage_cgroup_v2(fake_root):
+    proc, cgroup = fake_root
+    write(proc / '42' / 'cgroup', '0::/system.slice/docker-%s.scope\n' % CID)
+    unified = cgroup / 'system.slice' / ('docker-%s.scope' % CID)
+    write(unified / 'cpu.stat', 'usage_usec 250\nuser_usec 200\n')
+    write(unified / 'memory.current', '4096\n')
+    write(unified / 'memory.max', 'max\n')
+    usage = hostinfo.ContainerUsage(42)
+    assert usage.cpu_time_ns() == 250000
+    assert usage.memory_bytes() == (4096, None)
+    write(unified / 'memory.max', '8192\n')
+    assert usage.memory_bytes() == (4096, 8192)

@@ -1,0 +1,123 @@
+"""The container configuration built from Nova's view of an instance."""
+
+import io
+import tarfile
+
+from nova import exception
+from nova.network import model as network_model
+from nova import objects
+from oslo_config import cfg
+import pytest
+
+from novadocker.virt.docker import client
+from novadocker.virt.docker import spec
+from tests.unit import factories
+
+
+def test_labels_identify_the_instance():
+    instance = factories.instance(vcpus=3)
+    assert spec.labels(instance) == {
+        client.LABEL_UUID: instance.uuid,
+        client.LABEL_NAME: instance.name,
+        client.LABEL_PROJECT: 'project-a',
+        client.LABEL_VCPUS: '3',
+    }
+
+
+def test_limits_follow_the_flavor():
+    flavor = objects.Flavor(memory_mb=512, vcpus=2)
+    assert spec.resource_limits(flavor, 100) == {
+        'mem_limit': '512m', 'memswap_limit': '512m',
+        'cpu_shares': 2048, 'cpu_period': 100000, 'cpu_quota': 200000,
+        'pids_limit': 100}
+
+
+def test_environment_from_metadata():
+    assert spec.environment({'B_2': 'x', 'a': None, '_c': 5}) == {
+        'B_2': 'x', 'a': '', '_c': '5'}
+
+
+@pytest.mark.parametrize('key', ['1abc', 'with-dash', 'sp ace', '', 'ü'])
+def test_environment_rejects_invalid_names(key):
+    with pytest.raises(exception.InstanceDeployFailure) as e:
+        spec.environment({key: 'v'})
+    assert repr(key) in str(e.value)
+
+
+def test_environment_rejects_nul_and_oversized_values():
+    with pytest.raises(exception.InstanceDeployFailure, match='NUL'):
+        spec.environment({'K': 'a\0b'})
+    with pytest.raises(exception.InstanceDeployFailure, match='longer'):
+        spec.environment({'K': 'x' * (spec.MAX_ENV_VALUE_BYTES + 1)})
+
+
+def _image(**props):
+    return objects.ImageMeta.from_dict({'properties': props})
+
+
+def test_command_is_argv_never_a_shell_line():
+    image = _image(os_command_line='sh -c "echo a; rm -rf /" $HOME | x')
+    assert spec.command(image) == ['sh', '-c', 'echo a; rm -rf /', '$HOME',
+                                   '|', 'x']
+    assert spec.command(_image()) is None
+
+
+@pytest.mark.parametrize('line', ['', '   ', 'unbalanced "quote'])
+def test_command_rejects_unusable_lines(line):
+    with pytest.raises(exception.InstanceDeployFailure):
+        spec.command(_image(os_command_line=line))
+
+
+@pytest.mark.parametrize('name', ['web-1', 'a.b.example', 'x' * 63])
+def test_valid_hostnames(name):
+    assert spec.hostname(factories.instance(hostname=name)) == name
+
+
+@pytest.mark.parametrize('name', ['-bad', 'under_score', 'sp ace', 'x' * 64,
+                                  'a..b', 'semi;colon'])
+def test_invalid_hostnames(name):
+    with pytest.raises(exception.InstanceDeployFailure):
+        spec.hostname(factories.instance(hostname=name))
+
+
+def test_dns_and_own_name_come_from_the_subnets():
+    network_info = factories.network_info()
+    assert spec.dns_servers(network_info) == ['10.0.0.2', '10.0.0.3',
+                                              '2001:db8::2']
+    assert spec.own_hosts_entry('web', network_info) == {'web': '10.0.0.5'}
+    assert spec.own_hosts_entry('web', network_model.NetworkInfo()) == {
+        'web': spec.OWN_NAME_ADDRESS}
+
+
+def test_security_defaults_and_privileged():
+    assert spec.security(False, ['MKNOD'], True) == {
+        'privileged': False, 'cap_drop': ['MKNOD'],
+        'security_opt': ['no-new-privileges']}
+    assert spec.security(False, [], False) == {'privileged': False,
+                                               'cap_drop': []}
+    assert spec.security(True, ['MKNOD'], True) == {'privileged': True}
+
+
+def test_authorized_keys_archive():
+    data = spec.authorized_keys_tar('ssh-ed25519 AAAA key\n')
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.getmember('root/.ssh/authorized_keys')
+        assert member.mode == 0o600
+        assert tar.extractfile(member).read() == b'ssh-ed25519 AAAA key\n'
+        assert tar.getmember('root/.ssh').mode == 0o700
+
+
+def test_build_puts_the_pieces_together():
+    conf = cfg.CONF.docker
+    instance = factories.instance(hostname='web', metadata={'ROLE': 'db'})
+    create, host = spec.build(instance, _image(os_command_line='run me'),
+                              factories.network_info(), conf)
+    assert create == {'hostname': 'web', 'labels': spec.labels(instance),
+                      'environment': {'ROLE': 'db'},
+                      'command': ['run', 'me']}
+    assert host['network_mode'] == 'none'
+    assert host['extra_hosts'] == {'web': '10.0.0.5'}
+    assert host['dns'] == ['10.0.0.2', '10.0.0.3', '2001:db8::2']
+    assert host['mem_limit'] == '%dm' % instance.flavor.memory_mb
+    assert host['security_opt'] == ['no-new-privileges']
+    assert host['cap_drop'] == conf.cap_drop

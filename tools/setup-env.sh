@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine for nova-docker development and tests: the
+# Docker engine, Open vSwitch and busybox-static from apt, and a virtualenv
+# (.venv) with nova 34 and this package installed from the constraints file.
+# Needs root. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(docker.io busybox-static openvswitch-switch iproute2 ethtool)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" \
+        || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+echo "==> installing Python dependencies (constraints: upper-constraints.txt)"
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -c upper-constraints.txt \
+    -r requirements.txt -r test-requirements.txt
+.venv/bin/pip install -q --no-deps -e .
+echo "==> environment ready: .venv"
