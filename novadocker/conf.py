@@ -6,6 +6,7 @@ are registered before they are read.
 """
 
 from oslo_config import cfg
+from oslo_privsep import priv_context
 
 CONF = cfg.CONF
 
@@ -84,6 +85,12 @@ image_opts = [
                help='Spool directory for snapshots: when set, a snapshot is '
                     'written here before it is uploaded (for image services '
                     'that need a sized upload). Unset: streamed directly.'),
+    cfg.BoolOpt('snapshot_pause',
+                default=True,
+                help='Pause the container while a snapshot commits its '
+                     'filesystem, so that the snapshot is consistent. '
+                     'False commits a running container: no freeze, but '
+                     'files being written may be captured half-written.'),
 ]
 
 ALL_OPTS = connection_opts + instance_opts + image_opts
@@ -92,6 +99,36 @@ CONF.register_group(docker_group)
 CONF.register_opts(ALL_OPTS, group=docker_group)
 
 
+# --- Networking: VIF plugin and privsep option groups -----------------------
+# Each VIF plugin reads its own group (os-vif's model); the privsep group is
+# oslo.privsep's own, documented here because novadocker.privsep names it.
+
+docker_ovs_group = cfg.OptGroup(
+    'docker_ovs', title='Open vSwitch VIF plugins',
+    help='Options of the ovs, ovs_hybrid and ovn VIF plugins.')
+
+docker_ovs_opts = [
+    cfg.StrOpt('ovsdb_connection',
+               default='unix:/var/run/openvswitch/db.sock',
+               help='OVSDB server of the local ovs-vswitchd: '
+                    'unix:<socket path>, tcp:<ip>:<port> or ssl:<ip>:<port>. '
+                    'Ports are added through a native OVSDB connection, not '
+                    'ovs-vsctl.'),
+    cfg.IntOpt('ovsdb_timeout',
+               default=120, min=1,
+               help='Seconds to wait for the OVSDB server to connect or to '
+                    'commit one transaction, and for ovs-vswitchd to take '
+                    'the new port.'),
+]
+
+PRIVSEP_GROUP = 'novadocker_privsep'
+
+CONF.register_group(docker_ovs_group)
+CONF.register_opts(docker_ovs_opts, group=docker_ovs_group)
+
+
 def list_opts():
     """The options for oslo-config-generator (entry point oslo.config.opts)."""
-    return [(docker_group, ALL_OPTS)]
+    return [(docker_group, ALL_OPTS),
+            (docker_ovs_group, docker_ovs_opts),
+            (PRIVSEP_GROUP, priv_context.OPTS)]

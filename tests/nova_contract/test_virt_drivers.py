@@ -10,13 +10,17 @@ after each test (the suite itself never destroys them).
 import builtins
 
 import fixtures
+from nova import objects
 from nova import test
+from nova.tests.unit import utils as test_utils
 from nova.tests.unit.virt import test_virt_drivers
+from pyroute2 import netns as pyroute2_netns
 
 from novadocker.virt.docker import client
 from novadocker.virt.docker import images
 from tests import conftest
 from tests.fixtures import engine as engine_fixture
+from tests.fixtures import novatest
 
 SUITE_IMAGE_ID = 'cedef40a-ed67-4d10-800e-17455edce175'
 # The suite lets any method pass by raising NotImplementedError; these must
@@ -32,7 +36,8 @@ MUST_IMPLEMENT = (
 UNPOISONED_OPEN = builtins.open
 
 
-class DockerDriverContractTestCase(test_virt_drivers._VirtDriverTestCase,
+class DockerDriverContractTestCase(novatest.PytestCompatible,
+                                   test_virt_drivers._VirtDriverTestCase,
                                    test.TestCase):
 
     def setUp(self):
@@ -41,14 +46,16 @@ class DockerDriverContractTestCase(test_virt_drivers._VirtDriverTestCase,
         self.engine = conftest.docker_engine()
         self.flags(host_url=self.engine.url, soft_reboot_timeout=1,
                    group='docker')
-        conftest.configure_test_network(self)
+        self.switch = conftest.configure_test_network(self)
         self.image_service.images[SUITE_IMAGE_ID]['container_format'] = \
             'docker'
         self.api = self.engine.client()
         self.addCleanup(self.api.close)
         self.api.tag(engine_fixture.TEST_IMAGE, images.GLANCE_REPOSITORY,
                      SUITE_IMAGE_ID)
-        self.addCleanup(self._remove_containers)
+        self.addCleanup(self._check_nothing_leaked, set(
+            pyroute2_netns.listnetns()))
+        self.addCleanup(self._destroy_instances)
         # Diagnostics read the container's cgroups under /sys/fs/cgroup:
         # lift nova's /sys poison for the module that reads them, only.
         self.useFixture(fixtures.MonkeyPatch(
@@ -67,10 +74,19 @@ class DockerDriverContractTestCase(test_virt_drivers._VirtDriverTestCase,
                 self.fail('DockerDriver.%s is not implemented' % name)
         return call
 
-    def _remove_containers(self):
+    def _destroy_instances(self):
+        """Destroy, through the driver, what the test left running."""
         for c in self.api.containers(all=True,
                                      filters={'label': client.LABEL_UUID}):
-            self.api.remove_container(c['Id'], force=True)
+            instance = objects.Instance(uuid=c['Labels'][client.LABEL_UUID])
+            self.connection.destroy(self.ctxt, instance,
+                                    test_utils.get_test_network_info())
+
+    def _check_nothing_leaked(self, netns_before):
+        self.assertEqual([], self.api.containers(
+            all=True, filters={'label': client.LABEL_UUID}))
+        self.assertEqual(set(), self.switch.ports(conftest.SUITE_BRIDGE))
+        self.assertEqual(netns_before, set(pyroute2_netns.listnetns()))
 
     def test_live_migration(self):
         # The suite's one unguarded test: a container cannot be moved live,

@@ -6,6 +6,7 @@ must not pay.
 """
 
 import contextlib
+import time
 
 import docker
 from docker import errors as docker_errors
@@ -26,6 +27,7 @@ LABEL_UUID = LABEL_PREFIX + 'instance.uuid'
 LABEL_NAME = LABEL_PREFIX + 'instance.name'
 LABEL_PROJECT = LABEL_PREFIX + 'project.id'
 LABEL_VCPUS = LABEL_PREFIX + 'flavor.vcpus'
+STATE_SETTLE_TIMEOUT = 10
 
 
 class DockerUnavailable(exception.HypervisorUnavailable):
@@ -167,11 +169,28 @@ class DockerClient:
         name = container_name(instance.uuid)
         with translated_errors('pausing ' + name, instance):
             self.api.pause(name)
+            self._wait_paused(name, True)
 
     def unpause(self, instance):
         name = container_name(instance.uuid)
         with translated_errors('unpausing ' + name, instance):
             self.api.unpause(name)
+            self._wait_paused(name, False)
+
+    def _wait_paused(self, name, paused):
+        """Wait until the engine reports the container (un)paused.
+
+        The engine records a pause from containerd's event, just after the
+        API call returns; Nova reads the power state right after pausing.
+        """
+        deadline = time.monotonic() + STATE_SETTLE_TIMEOUT
+        while self.api.inspect_container(name)['State']['Paused'] != paused:
+            if time.monotonic() > deadline:
+                raise DockerAPIError(
+                    action=('pausing ' if paused else 'unpausing ') + name,
+                    reason=_('the engine did not report the change within '
+                             '%d s') % STATE_SETTLE_TIMEOUT)
+            time.sleep(0.01)
 
     def remove(self, instance):
         """Remove the container, running or not; absent is not an error."""

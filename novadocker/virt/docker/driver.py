@@ -8,8 +8,6 @@ This module only maps Nova's operations onto the modules that do the work:
 (Glance), ``network`` (VIF plugging) and ``hostinfo`` (host and cgroups).
 """
 
-import contextlib
-
 from nova.compute import power_state
 from nova import exception
 from nova.i18n import _
