@@ -8,6 +8,7 @@ import time
 from unittest import mock
 
 from nova.compute import power_state
+from nova import context as nova_context
 from nova.compute import provider_tree
 from nova import exception
 from nova import objects
@@ -21,6 +22,7 @@ from novadocker.virt.docker import client
 from novadocker.virt.docker import driver
 from novadocker.virt.docker import images
 from tests.fixtures import engine as engine_fixture
+from tests.fixtures import glance as glance_fixture
 from tests.unit import factories
 
 CONF = nd_conf.CONF
@@ -57,8 +59,10 @@ def image_meta(container_format='docker', **props):
 
 
 def spawn(drv, instance, meta=None, **kwargs):
-    drv.spawn(None, instance, meta or image_meta(), [], None, {},
-              network_info=factories.network_info_empty(), **kwargs)
+    with glance_fixture.GlanceFixture():
+        drv.spawn(nova_context.get_admin_context(), instance,
+                  meta or image_meta(), [], None, {},
+                  network_info=factories.network_info_empty(), **kwargs)
 
 
 def state(drv, instance):
@@ -294,3 +298,20 @@ def test_unreachable_engine_is_reported_clearly(docker_driver):
     message = str(e.value)
     assert 'unix:///tmp/no-such-dir/docker.sock' in message
     assert 'docker" group' in message
+
+
+def test_containers_outside_nova_with_copied_labels_are_not_instances(
+        docker_driver):
+    instance = factories.instance()
+    spawn(docker_driver, instance)
+    api = docker_driver.docker.api
+    # As if someone ran a snapshot of the instance by hand: docker commit
+    # copies the instance's labels into the image.
+    stray = api.create_container(engine_fixture.TEST_IMAGE, name='by-hand',
+                                 labels={client.LABEL_UUID: instance.uuid,
+                                         client.LABEL_NAME: 'x'})['Id']
+    try:
+        assert docker_driver.list_instance_uuids() == [instance.uuid]
+    finally:
+        api.remove_container(stray, force=True)
+    docker_driver.destroy(None, instance, None)

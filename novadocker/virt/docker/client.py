@@ -128,10 +128,18 @@ class DockerClient:
             return self.api.version()
 
     def list_containers(self):
-        """Every container of this driver, running or not: one API call."""
+        """Every container of this driver, running or not: one API call.
+
+        A container started outside Nova from a snapshot inherits the labels
+        (docker commit keeps them); only one named after its uuid label is
+        an instance's.
+        """
         with translated_errors('listing containers'):
-            return self.api.containers(all=True,
-                                       filters={'label': LABEL_UUID})
+            containers = self.api.containers(all=True,
+                                             filters={'label': LABEL_UUID})
+        return [c for c in containers
+                if '/' + container_name(c['Labels'][LABEL_UUID]) in
+                c['Names']]
 
     def inspect(self, instance):
         """The container of ``instance``; InstanceNotFound if it has none."""

@@ -65,6 +65,7 @@ class DockerDriver(driver.ComputeDriver):
     capabilities = dict(
         driver.ComputeDriver.capabilities,
         supports_attach_interface=True,
+        has_imagecache=True,
         # Docker images are uploaded to Glance as disk_format=raw.
         supports_image_type_raw=True,
     )
@@ -85,15 +86,18 @@ class DockerDriver(driver.ComputeDriver):
     # -- host ---------------------------------------------------------------
 
     def init_host(self, host):
-        """Fail early and clearly if the engine is unreachable, then report
-        what it runs."""
+        """Fail early and clearly if the engine is unreachable, then drop
+        the namespaces of containers that stopped while nova-compute was
+        away; nova then restarts or stops each instance as it should be."""
         self.docker.ping()
         containers = self.docker.list_containers()
-        running = [c for c in containers if c['State'] == 'running']
+        stopped = [c['Id'] for c in containers
+                   if c['State'] not in ('running', 'paused')]
+        self.network.release_namespaces(stopped)
         LOG.info('Docker engine at %(url)s: %(total)d instance containers, '
-                 '%(running)d running',
+                 '%(stopped)d not running',
                  {'url': CONF.docker.host_url, 'total': len(containers),
-                  'running': len(running)})
+                  'stopped': len(stopped)})
 
     def get_available_nodes(self, refresh=False):
         return [CONF.host]
@@ -187,7 +191,8 @@ class DockerDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
-        image = images.ensure(self.docker, context, image_meta)
+        image = images.ensure(self.docker, context, image_meta,
+                              instance=instance)
         create_kwargs, host_config = spec.build(
             instance, image_meta, network_info, CONF.docker)
         with self._lock(instance):
@@ -405,6 +410,12 @@ class DockerDriver(driver.ComputeDriver):
     def snapshot(self, context, instance, image_id, update_task_state):
         images.snapshot(self.docker, context, instance, image_id,
                         update_task_state)
+
+    def manage_image_cache(self, context, all_instances):
+        images.manage_image_cache(self.docker, context, all_instances)
+
+    def cache_image(self, context, image_id):
+        return images.cache_image(self.docker, context, image_id)
 
     def check_can_live_migrate_destination(self, context, instance,
                                            src_compute_info, dst_compute_info,

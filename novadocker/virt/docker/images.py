@@ -1,16 +1,52 @@
 """Glance images with ``container_format=docker`` on the local engine.
 
-A Glance image is found locally under the tag ``openstack-glance:<image id>``
-that this driver gives every image it loads, so the Glance name never has to
-match a Docker tag. Images tagged with the Glance name (how the old driver
-found them) are still used.
+A Glance image holds the output of ``docker save`` for one image. It is
+streamed from Glance (or from ``[docker] shared_directory``) straight into
+``docker load``, checked on the way (size and checksum Glance recorded, one
+complete docker-save tarball of one image), and tagged
+``openstack-glance:<image id>``: that tag, not the Glance name, is how a
+later spawn finds it without a download. The tarball's own tags are stripped
+on the way in, so a Glance image can never move a tag of the engine (an
+uploader could otherwise take over a name another image is found by).
+Images tagged with the Glance name (how the old driver found them) are still
+used.
+
+A snapshot is the reverse: ``docker commit``, then ``docker save`` streamed
+to Glance. The image cache removes what this module loaded (and committed
+snapshots a crash left behind) once nothing has used it for
+``[image_cache] remove_unused_original_minimum_age_seconds``.
 """
 
+import hashlib
+import os
+import tempfile
+
+from docker import errors as docker_errors
+from nova.compute import task_states
+import nova.conf
 from nova import exception
 from nova.i18n import _
+from nova.image import glance
+from nova import objects
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from oslo_utils import fileutils
+from oslo_utils import timeutils
+
+from novadocker.virt.docker import client
+from novadocker.virt.docker import imagestream
+
+CONF = nova.conf.CONF  # [docker] is registered by novadocker.conf
+LOG = logging.getLogger(__name__)
 
 GLANCE_REPOSITORY = 'openstack-glance'
+# Committed snapshot images, tagged by Glance image id while they upload.
+SNAPSHOT_REPOSITORY = 'openstack-snapshot'
 CONTAINER_FORMAT = 'docker'
+DISK_FORMAT = 'raw'
+CHUNK_SIZE = 1 << 20
+LOADED_ID = 'Loaded image ID: '
+MB = imagestream.MB
 
 
 def glance_reference(image_id):
@@ -42,10 +78,289 @@ def local_reference(docker_client, image_meta):
     return None
 
 
-def ensure(docker_client, context, image_meta):
-    """Make sure the engine has the image; returns its local reference."""
+def ensure(docker_client, context, image_meta, instance=None):
+    """Make sure the engine has the image; returns its local reference.
+
+    Loads it when absent, once however many spawns ask at the same time.
+    """
+    return _ensure(docker_client, context, image_meta, instance)[0]
+
+
+def cache_image(docker_client, context, image_id):
+    """Pre-load a Glance image: True if it was loaded now, False if the
+    engine already had it (ComputeDriver.cache_image)."""
+    image_meta = objects.ImageMeta.from_dict(
+        glance.API().get(context, image_id))
+    return _ensure(docker_client, context, image_meta, None)[1]
+
+
+def _lock(image_id, blocking=True):
+    """Serialises the loads, uses, snapshots and expiry of one image."""
+    return lockutils.lock('novadocker-image-' + image_id, blocking=blocking)
+
+
+def _ensure(docker_client, context, image_meta, instance):
+    """(local reference, whether it was loaded now)."""
     check_container_format(image_meta)
-    reference = local_reference(docker_client, image_meta)
-    if reference is None:
-        raise exception.ImageNotFound(image_id=image_meta.id)
-    return reference
+    with _lock(image_meta.id):
+        reference = local_reference(docker_client, image_meta)
+        if reference == glance_reference(image_meta.id):
+            # A spawn is about to use it: the cache must not expire it now.
+            _tag(docker_client, reference, image_meta.id)
+        if reference is not None:
+            return reference, False
+        _load(docker_client, context, image_meta.id, instance)
+        return glance_reference(image_meta.id), True
+
+
+def _tag(docker_client, image, image_id):
+    """Point openstack-glance:<image_id> at ``image``.
+
+    Tagging again also stamps the image's LastTagTime: the image cache
+    counts an image's age from there.
+    """
+    with client.translated_errors('tagging image ' + image):
+        docker_client.api.tag(image, GLANCE_REPOSITORY, image_id, force=True)
+
+
+def expected_digest(image):
+    """(algorithm, hex digest) Glance recorded for the data, or (None, None).
+
+    Glance's multihash (os_hash_algo/os_hash_value) when this Python has the
+    algorithm, else the legacy md5 ``checksum``.
+    """
+    algorithm, value = image.get('os_hash_algo'), image.get('os_hash_value')
+    if algorithm and value and algorithm in hashlib.algorithms_available:
+        return algorithm, value
+    if image.get('checksum'):
+        return 'md5', image['checksum']
+    return None, None
+
+
+def _reporter(action, instance):
+    """A Transfer report callback logging ``action``'s progress."""
+    def report(transfer):
+        LOG.info('%(action)s: %(done).0f of %(total)s MB, %(rate).0f MB/s',
+                 {'action': action, 'done': transfer.done / MB,
+                  'total': '%.0f' % (transfer.size / MB) if transfer.size
+                  else '?', 'rate': transfer.rate}, instance=instance)
+    return report
+
+
+def _load(docker_client, context, image_id, instance):
+    image_api = glance.API()
+    image = image_api.get(context, image_id)
+    origin, chunks = _open(image_api, context, image_id)
+    algorithm, digest = expected_digest(image)
+    if algorithm is None:
+        LOG.warning('Glance image %s has no checksum: it is loaded '
+                    'unverified.', image_id, instance=instance)
+    transfer = imagestream.Transfer(
+        chunks, size=image.get('size') or None, algorithm=algorithm,
+        digest=digest, report=_reporter(
+            'Loading image %s from %s' % (image_id, origin), instance))
+    tarball = imagestream.DockerSaveTarball(transfer, strip_repo_tags=True)
+    try:
+        loaded = _docker_load(docker_client, image_id, tarball)
+    except imagestream.Corrupt as e:
+        raise exception.ImageUnacceptable(
+            image_id=image_id, reason=_('%(origin)s: %(error)s')
+            % {'origin': origin, 'error': e})
+    except imagestream.Truncated as e:
+        raise exception.InstanceDeployFailure(
+            reason=_('could not read image %(id)s from %(origin)s: '
+                     '%(error)s') % {'id': image_id, 'origin': origin,
+                                     'error': e})
+    _tag(docker_client, loaded, image_id)
+    LOG.info('Loaded image %(id)s (docker save of %(tags)s) from %(origin)s '
+             'as %(loaded)s: %(mb).0f MB in %(s).1f s, %(rate).0f MB/s',
+             {'id': image_id, 'origin': origin, 'loaded': loaded,
+              'tags': ', '.join(tarball.image.get('RepoTags') or ())
+              or 'an untagged image', 'mb': transfer.done / MB,
+              's': transfer.elapsed, 'rate': transfer.rate},
+             instance=instance)
+
+
+def _open(image_api, context, image_id):
+    """(where from, chunks) of the image data: the shared directory's copy
+    if there is one, else Glance."""
+    if CONF.docker.shared_directory:
+        path = os.path.join(CONF.docker.shared_directory, image_id)
+        if os.path.isfile(path):
+            return path, _file_chunks(path)
+    chunks = image_api.download(context, image_id)
+    if chunks is None:
+        # nova's download() reads the data itself, returning nothing, when
+        # it verifies image signatures.
+        raise exception.InstanceDeployFailure(
+            reason=_('image %s cannot be streamed into the engine while '
+                     '[glance] verify_glance_signatures is enabled')
+            % image_id)
+    return 'Glance', chunks
+
+
+def _file_chunks(path):
+    with open(path, 'rb') as f:
+        yield from iter(lambda: f.read(CHUNK_SIZE), b'')
+
+
+def _docker_load(docker_client, image_id, body):
+    """``docker load`` of ``body``; returns the id of the image loaded."""
+    loaded = None
+    with client.translated_errors('loading image %s' % image_id):
+        # Not quiet: layer progress messages keep the connection busy while
+        # the engine unpacks, so a large image does not hit the API timeout.
+        for message in docker_client.api.load_image(body, quiet=False):
+            if message.get('error'):
+                raise exception.InstanceDeployFailure(
+                    reason=_('the engine could not load image %(id)s: '
+                             '%(error)s') % {'id': image_id,
+                                             'error': message['error']})
+            stream = message.get('stream', '')
+            if stream.startswith(LOADED_ID):
+                loaded = stream[len(LOADED_ID):].strip()
+    if loaded is None:
+        raise exception.InstanceDeployFailure(
+            reason=_('the engine loaded image %s but did not say which image '
+                     'it made') % image_id)
+    return loaded
+
+
+def snapshot(docker_client, context, instance, image_id, update_task_state):
+    """Commit the instance's container and upload it as Glance image
+    ``image_id`` (a docker-save tarball, container_format=docker)."""
+    if docker_client.find(instance) is None:
+        raise exception.InstanceNotRunning(instance_id=instance.uuid)
+    image_api = glance.API()
+    name = image_api.get(context, image_id)['name']
+    update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+    with _lock(image_id):
+        committed = _commit(docker_client, instance, image_id)
+        try:
+            update_task_state(task_state=task_states.IMAGE_UPLOADING,
+                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            _upload(docker_client, context, image_api, instance, committed,
+                    image_id, snapshot_metadata(instance, name))
+        finally:
+            _remove_committed(docker_client, committed, instance)
+
+
+def snapshot_metadata(instance, name):
+    """The Glance fields of a snapshot, as nova's libvirt driver sets them.
+    """
+    properties = {'image_location': 'snapshot',
+                  'image_state': 'available',
+                  'owner_id': instance.project_id}
+    if instance.os_type:
+        properties['os_type'] = instance.os_type
+    return {'name': name, 'status': 'active',
+            'container_format': CONTAINER_FORMAT, 'disk_format': DISK_FORMAT,
+            'properties': properties}
+
+
+def _commit(docker_client, instance, image_id):
+    name = client.container_name(instance.uuid)
+    with client.translated_errors('committing ' + name, instance):
+        return docker_client.api.commit(
+            name, repository=SNAPSHOT_REPOSITORY, tag=image_id,
+            pause=CONF.docker.snapshot_pause)['Id']
+
+
+def _upload(docker_client, context, image_api, instance, image, image_id,
+            metadata):
+    """``docker save`` of ``image`` streamed to Glance (through the spool
+    directory if one is configured)."""
+    # Saved by id, the tarball names no tag: nothing of this host leaks.
+    with client.translated_errors('saving snapshot %s' % image_id, instance):
+        saved = docker_client.api.get_image(image, chunk_size=CHUNK_SIZE)
+    transfer = imagestream.Transfer(saved, report=_reporter(
+        'Uploading snapshot %s' % image_id, instance))
+    tarball = imagestream.DockerSaveTarball(transfer)
+    try:
+        spool_directory = CONF.docker.snapshots_directory
+        if spool_directory:
+            fileutils.ensure_tree(spool_directory)
+            with tempfile.TemporaryFile(dir=spool_directory) as spool:
+                for chunk in tarball:
+                    spool.write(chunk)
+                spool.seek(0)
+                image_api.update(context, image_id, metadata, data=spool)
+        else:
+            image_api.update(context, image_id, metadata,
+                             data=imagestream.ChunkReader(tarball))
+    except imagestream.StreamError as e:
+        raise client.DockerAPIError(action='saving snapshot %s' % image_id,
+                                    reason=e)
+    LOG.info('Uploaded snapshot %(id)s: %(mb).0f MB in %(s).1f s, '
+             '%(rate).0f MB/s', {'id': image_id, 'mb': transfer.done / MB,
+                                 's': transfer.elapsed,
+                                 'rate': transfer.rate}, instance=instance)
+
+
+def _remove_committed(docker_client, image, instance):
+    """Remove a committed snapshot image; a failure is only logged, so that
+    it does not hide the snapshot's own outcome."""
+    try:
+        with client.translated_errors('removing image ' + image):
+            docker_client.api.remove_image(image)
+    except exception.NovaException as e:
+        LOG.warning('Could not remove the committed snapshot image '
+                    '%(image)s: %(error)s. The image cache removes it '
+                    'later.', {'image': image, 'error': e}, instance=instance)
+
+
+def manage_image_cache(docker_client, context, all_instances):
+    """Remove the images this module made that nothing uses any more.
+
+    An image is in use while any container (nova's or not) was made from
+    it, or while an instance of this host refers to its Glance image. Its
+    age counts from the last time this module tagged it: when it was
+    loaded, last found in use here, or last handed to a spawn. Images of
+    other repositories are never touched.
+    """
+    if not CONF.image_cache.remove_unused_base_images:
+        return
+    max_age = CONF.image_cache.remove_unused_original_minimum_age_seconds
+    api = docker_client.api
+    with client.translated_errors('listing images and containers'):
+        ours = (api.images(name=GLANCE_REPOSITORY) +
+                api.images(name=SNAPSHOT_REPOSITORY))
+        used_images = {c['ImageID'] for c in api.containers(all=True)}
+    used_glance_ids = {instance.image_ref for instance in all_instances}
+    for image in ours:
+        for tag in image['RepoTags'] or ():
+            repository, _sep, image_id = tag.rpartition(':')
+            if repository not in (GLANCE_REPOSITORY, SNAPSHOT_REPOSITORY):
+                continue
+            if image['Id'] in used_images or image_id in used_glance_ids:
+                if repository == GLANCE_REPOSITORY:
+                    _tag(docker_client, tag, image_id)
+            else:
+                _expire(docker_client, tag, image_id, max_age)
+
+
+def _expire(docker_client, tag, image_id, max_age):
+    """Remove ``tag`` if it is older than ``max_age`` seconds and unused."""
+    try:
+        with _lock(image_id, blocking=False):
+            with client.translated_errors('removing image ' + tag):
+                try:
+                    tagged = docker_client.api.inspect_image(tag)[
+                        'Metadata']['LastTagTime']
+                    age = timeutils.delta_seconds(
+                        timeutils.normalize_time(
+                            timeutils.parse_isotime(tagged)),
+                        timeutils.utcnow())
+                    if age < max_age:
+                        return
+                    docker_client.api.remove_image(tag)
+                except docker_errors.APIError as e:
+                    # Gone already, or a container was made from it since
+                    # the listing: not an error, nothing to do.
+                    if e.status_code not in (404, 409):
+                        raise
+                    return
+    except lockutils.AcquireLockFailedException:
+        return  # being loaded, handed to a spawn or snapshotted right now
+    LOG.info('Removed image %(tag)s, unused for %(age)d s.',
+             {'tag': tag, 'age': age})

@@ -161,6 +161,13 @@ class Network:
                 failures.append('netns link: %s' % e)
         self._raise_unplug_failures(failures)
 
+    def release_namespaces(self, container_ids):
+        """Remove the netns links of containers that no longer run, e.g.
+        after the engine restarted: a link keeps its dead namespace, and
+        the devices in it, alive."""
+        for container_id in container_ids:
+            netns.hide(container_id)
+
     def plug_vifs(self, instance, network_info):
         """Create the host-side pieces that need no container (hybrid
         bridges, Linux bridges); idempotent, all or nothing."""

@@ -1,0 +1,226 @@
+"""Throughput and client memory of the Glance image handler vs the docker CLI.
+
+load:            ``images.ensure()`` streaming a Glance image into the
+                 engine, sha512 verified, against ``docker load -i`` of the
+                 same tarball (which verifies nothing).
+load-unverified: the same from an image without checksum: the difference
+                 is what verification costs.
+save:            ``images.snapshot()`` (commit, then ``docker save``
+                 streamed to the image service), against ``docker commit``
+                 + ``docker save -o``.
+
+Both run in the same process and engine, on the same image, alternating, so
+that a noisy machine skews both alike. The image service is
+tests.fixtures.glance, which keeps bytes in files: like the CLI, it reads
+and writes the local disk; it does not hash snapshot uploads, since real
+Glance does that on its own server. Memory is the peak RSS growth of this
+process during one operation (VmHWM after resetting it, minus VmRSS before).
+
+Targets: client memory growth <= 32 MiB whatever the image size, and
+>= 0.9x the CLI's throughput. Needs root and dockerd (a private engine is
+started). ``--quick`` (a small image, one iteration) is for CI: it judges
+memory only, since fixed costs dominate small transfers.
+
+    python benchmarks/images.py [--size-mb 300] [--iterations 3] [--quick]
+"""
+
+import os
+import sys
+
+os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+from tests.fixtures import glance as glance_fixture  # noqa: E402,I100
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+from nova import context as nova_context  # noqa: E402
+from nova import objects  # noqa: E402
+
+from novadocker import conf as nd_conf  # noqa: E402
+from novadocker.virt.docker import client  # noqa: E402
+from novadocker.virt.docker import images  # noqa: E402
+from tests.fixtures import engine as engine_fixture  # noqa: E402
+
+DOCKER_CLI = '/usr/local/bin/docker'
+BENCH_IMAGE = 'novadocker-bench/random:latest'
+MIB = 1 << 20
+MEMORY_TARGET_MIB = 32
+THROUGHPUT_TARGET = 0.9
+LOADS = ('load', 'load-unverified')
+
+
+def build_image(api, size_mb, layers=3):
+    """A test image plus ``layers`` layers of random data, ``size_mb`` MB in
+    all (random so that nothing compresses or deduplicates)."""
+    image = engine_fixture.TEST_IMAGE
+    for layer in range(layers):
+        container = api.create_container(image, command=[
+            'sh', '-c', 'head -c %d /dev/urandom > /data%d'
+            % (size_mb * 10 ** 6 // layers, layer)])['Id']
+        api.start(container)
+        api.wait(container)
+        repository, tag = BENCH_IMAGE.rsplit(':', 1)
+        image = api.commit(container, repository=repository, tag=tag)['Id']
+        api.remove_container(container)
+    return image
+
+
+def cli(engine, *args):
+    return subprocess.run([DOCKER_CLI, '-H', engine.url] + list(args),
+                          check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _proc_status_kib(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError('no %s in /proc/self/status' % field)
+
+
+def measured(operation):
+    """(seconds, peak RSS growth in MiB) of ``operation()``."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # resets VmHWM, the peak RSS, to the current RSS
+    before = _proc_status_kib('VmRSS')
+    started = time.monotonic()
+    operation()
+    seconds = time.monotonic() - started
+    return seconds, (_proc_status_kib('VmHWM') - before) / 1024
+
+
+def remove_loaded(api, image_ids):
+    """Remove every tag of the benchmark image: the next load is a full one.
+    """
+    for reference in [images.glance_reference(i) for i in image_ids] + [
+            BENCH_IMAGE]:
+        if api.images(name=reference):
+            api.remove_image(reference)
+
+
+def run(engine, workdir, size_mb, iterations):
+    nd_conf.CONF.set_override('host_url', engine.url, group='docker')
+    objects.register_all()
+    context = nova_context.get_admin_context()
+    docker_client = client.DockerClient()
+    api = docker_client.api
+    build_image(api, size_mb)
+    tarball = os.path.join(workdir, 'image.tar')
+    cli(engine, 'save', '-o', tarball, BENCH_IMAGE)
+    size = os.path.getsize(tarball)
+    results = {operation: ([], [], []) for operation in LOADS + ('save',)}
+
+    with glance_fixture.GlanceFixture() as glance:
+        image_metas = {}
+        for operation in LOADS:
+            # The unverified image has no checksum: its row shows what the
+            # verification costs. Snapshots then upload unhashed too: the
+            # hashing is real Glance's, on its own server.
+            glance.record_hashes = operation == 'load'
+            with open(tarball, 'rb') as data:
+                image_metas[operation] = objects.ImageMeta.from_dict(
+                    glance.create(context, {
+                        'name': 'bench', 'container_format': 'docker',
+                        'disk_format': 'raw'}, data=data))
+        image_ids = [meta.id for meta in image_metas.values()]
+        for _ in range(iterations):
+            remove_loaded(api, image_ids)
+            cli_seconds = measured(
+                lambda: cli(engine, 'load', '-i', tarball))[0]
+            for operation, image_meta in image_metas.items():
+                driver, cli_times, memory = results[operation]
+                remove_loaded(api, image_ids)
+                seconds, growth = measured(lambda: images.ensure(
+                    docker_client, context, image_meta))
+                driver.append(seconds)
+                cli_times.append(cli_seconds)
+                memory.append(growth)
+
+        instance = objects.Instance(uuid=str(uuid.uuid4()), project_id='p',
+                                    os_type=None)
+        name = client.container_name(instance.uuid)
+        api.create_container(images.ensure(
+            docker_client, context, image_metas['load']), name=name)
+        api.start(name)
+        try:
+            for _ in range(iterations):
+                driver, cli_times, memory = results['save']
+                saved = os.path.join(workdir, 'saved.tar')
+
+                def commit_and_save():
+                    committed = cli(engine, 'commit', name)
+                    cli(engine, 'save', '-o', saved, committed)
+                    cli(engine, 'rmi', committed)
+                cli_times.append(measured(commit_and_save)[0])
+                os.unlink(saved)
+                snapshot = glance.create(context, {'name': 'snap'})
+                seconds, growth = measured(lambda: images.snapshot(
+                    docker_client, context, instance, snapshot['id'],
+                    lambda **kw: None))
+                driver.append(seconds)
+                memory.append(growth)
+                glance.delete(context, snapshot['id'])
+        finally:
+            api.remove_container(name, force=True)
+    return size, results
+
+
+def report(size, results, judge_throughput):
+    print('%-15s %6s %12s %9s %7s %14s' % (
+        'op', 'MB', 'driver MB/s', 'CLI MB/s', 'ratio', 'peak RSS +MiB'))
+    missed = []
+    for operation, (driver, cli_times, memory) in results.items():
+        driver_rate = size / 10 ** 6 / statistics.median(driver)
+        cli_rate = size / 10 ** 6 / statistics.median(cli_times)
+        ratio = driver_rate / cli_rate
+        print('%-15s %6.0f %12.0f %9.0f %6.2fx %14.1f' % (
+            operation, size / 10 ** 6, driver_rate, cli_rate, ratio,
+            max(memory)))
+        if max(memory) > MEMORY_TARGET_MIB:
+            missed.append('%s memory %.1f MiB > %d MiB'
+                          % (operation, max(memory), MEMORY_TARGET_MIB))
+        if judge_throughput and ratio < THROUGHPUT_TARGET:
+            missed.append('%s throughput %.2fx < %.1fx CLI'
+                          % (operation, ratio, THROUGHPUT_TARGET))
+    print('medians of %d iteration(s); targets: memory <= %d MiB%s: %s' % (
+        len(driver), MEMORY_TARGET_MIB,
+        ', throughput >= %.1fx CLI' % THROUGHPUT_TARGET
+        if judge_throughput else '', '; '.join(missed) or 'met'))
+    return not missed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size-mb', type=int, default=300,
+                        help='size of the random data in the image')
+    parser.add_argument('--iterations', type=int, default=3)
+    parser.add_argument('--quick', action='store_true',
+                        help='24 MB image, 1 iteration, memory judged only')
+    args = parser.parse_args()
+    if args.quick:
+        args.size_mb, args.iterations = 24, 1
+    workdir = tempfile.mkdtemp(prefix='novadocker-bench-')
+    engine = engine_fixture.DockerEngine(
+        base_dir=os.path.join(workdir, 'engine'))
+    os.makedirs(engine.base_dir)
+    engine.start()
+    try:
+        with engine.client() as api:
+            engine_fixture.build_test_image(api)
+        size, results = run(engine, workdir, args.size_mb, args.iterations)
+    finally:
+        engine.stop()
+        subprocess.run(['rm', '-rf', workdir], check=False)
+    return 0 if report(size, results, not args.quick) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""DockerDriver with ports on a real OVS: every start of a container gets its
+ports plugged into the new namespace, every stop and delete unplugs them.
+
+Runs inside the private OVS namespace (the ``host`` fixture), which also
+fails the test if a device, OVS port or netns link is left behind.
+"""
+
+from nova.compute import power_state
+from nova import exception
+from nova.network import model as network_model
+from nova import objects
+from nova.virt import fake
+from oslo_utils import uuidutils
+from pyroute2 import netns as pyroute2_netns
+import pytest
+
+from novadocker import conf as nd_conf
+from novadocker.virt.docker import addressing
+from novadocker.virt.docker import driver
+from novadocker.virt.docker import images
+from tests.fixtures import engine as engine_fixture
+from tests.fixtures import netinfo
+from tests.fixtures.network import host  # noqa: F401 (fixture)
+from tests.fixtures.network import ip_json
+from tests.fixtures.network import ovs  # noqa: F401 (fixture)
+from tests.unit import factories
+
+CONF = nd_conf.CONF
+IMAGE_ID = uuidutils.generate_uuid()
+HYBRID = {network_model.VIF_DETAILS_OVS_HYBRID_PLUG: True}
+
+
+@pytest.fixture
+def docker_driver(engine, host):  # noqa: F811
+    CONF.set_override('host_url', engine.url, group='docker')
+    CONF.set_override('soft_reboot_timeout', 0, group='docker')
+    api = engine.client()
+    api.tag(engine_fixture.TEST_IMAGE, images.GLANCE_REPOSITORY, IMAGE_ID)
+    drv = driver.DockerDriver(fake.FakeVirtAPI())
+    yield drv
+    api.remove_image(images.glance_reference(IMAGE_ID))
+    api.close()
+    CONF.clear_override('host_url', group='docker')
+    CONF.clear_override('soft_reboot_timeout', group='docker')
+
+
+def spawn(drv, network_info, hostname='vm'):
+    instance = factories.instance(hostname=hostname)
+    instance.info_cache.network_info = network_info
+    meta = objects.ImageMeta.from_dict({'id': IMAGE_ID,
+                                        'container_format': 'docker'})
+    drv.spawn(None, instance, meta, [], None, {}, network_info=network_info)
+    return instance
+
+
+def container_id(drv, instance):
+    return drv.get_info(instance).internal_id
+
+
+def addresses(drv, instance):
+    """{ifname: [address/prefix]} inside the container."""
+    return {link['ifname']: ['%s/%s' % (a['local'], a['prefixlen'])
+                             for a in link['addr_info']
+                             if a['family'] == 'inet']
+            for link in ip_json('-n', container_id(drv, instance), 'addr')
+            if link['ifname'] != 'lo'}
+
+
+def test_ports_follow_the_container_through_its_life(docker_driver, host):  # noqa: F811,E501
+    vif = netinfo.simple_vif('10.20.0.5')
+    network_info = network_model.NetworkInfo([vif])
+    instance = spawn(docker_driver, network_info, hostname='web')
+    tap = addressing.tap_name(vif)
+    assert addresses(docker_driver, instance) == {'eth0': ['10.20.0.5/24']}
+    assert host.ports('br-int') == {tap}
+    assert host.external_ids(tap)['vm-uuid'] == instance.uuid
+    # The hostname resolves to the port's address inside the container.
+    api = docker_driver.docker.api
+    hosts = api.exec_start(api.exec_create(
+        'nova-' + instance.uuid, ['cat', '/etc/hosts'])['Id']).decode()
+    assert '10.20.0.5\tweb' in hosts
+
+    for reboot_type in ('SOFT', 'HARD'):
+        first = container_id(docker_driver, instance)
+        old_pid = api.inspect_container(first)['State']['Pid']
+        docker_driver.reboot(None, instance, network_info, reboot_type)
+        assert api.inspect_container(first)['State']['Pid'] != old_pid
+        assert addresses(docker_driver, instance) == {
+            'eth0': ['10.20.0.5/24']}
+        assert host.ports('br-int') == {tap}
+
+    docker_driver.power_off(instance, timeout=0)
+    assert host.ports('br-int') == set()
+    docker_driver.power_on(None, instance, network_info)
+    assert docker_driver.get_info(instance).state == power_state.RUNNING
+    assert addresses(docker_driver, instance) == {'eth0': ['10.20.0.5/24']}
+
+    docker_driver.destroy(None, instance, network_info)
+    assert host.ports('br-int') == set()
+
+
+def test_attach_and_detach_interface(docker_driver, host):  # noqa: F811
+    first = netinfo.simple_vif('10.20.0.6')
+    instance = spawn(docker_driver, network_model.NetworkInfo([first]))
+    second = netinfo.simple_vif('10.30.0.6', index=2, prefix='10.30.0',
+                                details=HYBRID)
+    docker_driver.attach_interface(None, instance, None, second)
+    assert addresses(docker_driver, instance) == {
+        'eth0': ['10.20.0.6/24'], 'eth1': ['10.30.0.6/24']}
+    assert host.ports('br-int') == {addressing.tap_name(first),
+                                    addressing.hybrid_ovs_end(second)}
+    docker_driver.detach_interface(None, instance, second)
+    assert addresses(docker_driver, instance) == {'eth0': ['10.20.0.6/24']}
+    assert host.ports('br-int') == {addressing.tap_name(first)}
+    docker_driver.destroy(None, instance, network_model.NetworkInfo([first]))
+
+
+def test_a_port_that_cannot_be_plumbed_fails_the_spawn_cleanly(
+        docker_driver, host):  # noqa: F811
+    vif = netinfo.simple_vif('10.20.0.7', bridge='br-does-not-exist')
+    instance = factories.instance()
+    meta = objects.ImageMeta.from_dict({'id': IMAGE_ID,
+                                        'container_format': 'docker'})
+    with pytest.raises(exception.VirtualInterfacePlugException) as e:
+        docker_driver.spawn(None, instance, meta, [], None, {},
+                            network_info=network_model.NetworkInfo([vif]))
+    assert 'br-does-not-exist' in str(e.value)
+    assert not docker_driver.instance_exists(instance)
+
+
+def test_init_host_releases_namespaces_of_containers_that_died(
+        docker_driver, host):  # noqa: F811
+    vif = netinfo.simple_vif('10.20.0.8')
+    network_info = network_model.NetworkInfo([vif])
+    instance = spawn(docker_driver, network_info)
+    cid = container_id(docker_driver, instance)
+    # The engine stops the container behind nova's back (an engine restart
+    # does this to every container).
+    docker_driver.docker.api.kill(cid)
+    assert cid in pyroute2_netns.listnetns()
+    docker_driver.init_host('testhost')
+    assert cid not in pyroute2_netns.listnetns()
+    # Nova then starts it again (resume_guests_state_on_host_boot).
+    docker_driver.resume_state_on_host_boot(None, instance, network_info,
+                                            None)
+    assert addresses(docker_driver, instance) == {'eth0': ['10.20.0.8/24']}
+    docker_driver.destroy(None, instance, network_info)

@@ -1,0 +1,64 @@
+"""The pure parts of the Glance image handler."""
+
+from nova import exception
+from nova import objects
+import pytest
+
+from novadocker.virt.docker import images
+from novadocker.virt.docker import imagestream
+
+objects.register_all()
+
+IMAGE_ID = '155d900f-4e14-4e4c-a73d-069cbf4541e6'
+
+
+@pytest.mark.parametrize('image, expected', [
+    ({'os_hash_algo': 'sha512', 'os_hash_value': 'ab', 'checksum': 'cd'},
+     ('sha512', 'ab')),
+    ({'os_hash_algo': 'nosuchhash', 'os_hash_value': 'ab', 'checksum': 'cd'},
+     ('md5', 'cd')),
+    ({'os_hash_algo': None, 'os_hash_value': None, 'checksum': 'cd'},
+     ('md5', 'cd')),
+    ({'checksum': None}, (None, None)),
+])
+def test_expected_digest_prefers_glance_multihash(image, expected):
+    assert images.expected_digest(image) == expected
+
+
+@pytest.mark.parametrize('fields', [{'container_format': 'bare'}, {}])
+def test_only_docker_images_are_accepted(fields):
+    image_meta = objects.ImageMeta(id=IMAGE_ID, **fields)
+    with pytest.raises(exception.InstanceDeployFailure) as e:
+        images.check_container_format(image_meta)
+    assert IMAGE_ID in str(e.value)
+    assert 'container_format %s' % fields.get('container_format', '(none)') \
+        in str(e.value)
+
+
+def test_docker_images_are_accepted():
+    images.check_container_format(
+        objects.ImageMeta(id=IMAGE_ID, container_format='docker'))
+
+
+@pytest.mark.parametrize('os_type', [None, 'linux'])
+def test_snapshot_metadata_marks_a_docker_snapshot(os_type):
+    instance = objects.Instance(project_id='p1', os_type=os_type)
+    metadata = images.snapshot_metadata(instance, 'snap')
+    assert metadata['container_format'] == 'docker'
+    assert metadata['disk_format'] == 'raw'
+    assert metadata['name'] == 'snap'
+    assert metadata['properties']['owner_id'] == 'p1'
+    assert metadata['properties']['image_location'] == 'snapshot'
+    assert metadata['properties'].get('os_type') == os_type
+
+
+def test_long_transfers_log_their_progress(caplog):
+    caplog.set_level('INFO')
+    transfer = imagestream.Transfer(
+        [b'x' * 10 ** 6] * 2, size=2 * 10 ** 6, interval=0,
+        report=images._reporter('Loading image x from Glance', None))
+    assert b''.join(transfer) == b'x' * 2 * 10 ** 6
+    assert [r.getMessage().split(', ')[0] for r in caplog.records] == [
+        'Loading image x from Glance: 1 of 2 MB',
+        'Loading image x from Glance: 2 of 2 MB']
+    assert caplog.records[0].getMessage().endswith(' MB/s')
