@@ -106,8 +106,8 @@ def main():
             summary('driver spawn, 1 OVS port', ours)]
     print('%-28s %9s %9s %9s' % ('spawn -> running', 'median', 'min', 'max'))
     for name, median, low, high in rows:
-        print('%-28s %8.1fms %8.1fms %8.1fms' % (name, median * 1000,
-                                                   low * 1000, high * 1000))
+        print('%-28s %8.1fms %8.1fms %8.1fms'
+              % (name, median * 1000, low * 1000, high * 1000))
     ratio = rows[1][1] / rows[0][1]
     verdict = '' if args.quick else (
         '  PASS' if ratio <= TARGET else '  FAIL')

@@ -20,9 +20,7 @@ from novadocker.virt.docker import driver
 from novadocker.virt.docker import images
 from tests.fixtures import engine as engine_fixture
 from tests.fixtures import netinfo
-from tests.fixtures.network import host  # noqa: F401 (fixture)
 from tests.fixtures.network import ip_json
-from tests.fixtures.network import ovs  # noqa: F401 (fixture)
 from tests.unit import factories
 
 CONF = nd_conf.CONF
@@ -31,7 +29,7 @@ HYBRID = {network_model.VIF_DETAILS_OVS_HYBRID_PLUG: True}
 
 
 @pytest.fixture
-def docker_driver(engine, host):  # noqa: F811
+def docker_driver(engine, host):
     CONF.set_override('host_url', engine.url, group='docker')
     CONF.set_override('soft_reboot_timeout', 0, group='docker')
     api = engine.client()
@@ -66,7 +64,7 @@ def addresses(drv, instance):
             if link['ifname'] != 'lo'}
 
 
-def test_ports_follow_the_container_through_its_life(docker_driver, host):  # noqa: F811,E501
+def test_ports_follow_the_container_through_its_life(docker_driver, host):
     vif = netinfo.simple_vif('10.20.0.5')
     network_info = network_model.NetworkInfo([vif])
     instance = spawn(docker_driver, network_info, hostname='web')
@@ -99,7 +97,7 @@ def test_ports_follow_the_container_through_its_life(docker_driver, host):  # no
     assert host.ports('br-int') == set()
 
 
-def test_attach_and_detach_interface(docker_driver, host):  # noqa: F811
+def test_attach_and_detach_interface(docker_driver, host):
     first = netinfo.simple_vif('10.20.0.6')
     instance = spawn(docker_driver, network_model.NetworkInfo([first]))
     second = netinfo.simple_vif('10.30.0.6', index=2, prefix='10.30.0',
@@ -116,7 +114,7 @@ def test_attach_and_detach_interface(docker_driver, host):  # noqa: F811
 
 
 def test_a_port_that_cannot_be_plumbed_fails_the_spawn_cleanly(
-        docker_driver, host):  # noqa: F811
+        docker_driver, host):
     vif = netinfo.simple_vif('10.20.0.7', bridge='br-does-not-exist')
     instance = factories.instance()
     meta = objects.ImageMeta.from_dict({'id': IMAGE_ID,
@@ -129,7 +127,7 @@ def test_a_port_that_cannot_be_plumbed_fails_the_spawn_cleanly(
 
 
 def test_init_host_releases_namespaces_of_containers_that_died(
-        docker_driver, host):  # noqa: F811
+        docker_driver, host):
     vif = netinfo.simple_vif('10.20.0.8')
     network_info = network_model.NetworkInfo([vif])
     instance = spawn(docker_driver, network_info)

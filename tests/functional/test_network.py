@@ -16,7 +16,8 @@ import pytest
 from novadocker.virt.docker import addressing
 from novadocker.virt.docker import network
 from tests.fixtures import netinfo
-from tests.fixtures.network import containers, host, ip_json, ovs  # noqa
+from tests.fixtures.network import ip_json
+from tests.fixtures.network import squatting_device
 
 HYBRID = {model.VIF_DETAILS_OVS_HYBRID_PLUG: True,
           model.VIF_DETAILS_PORT_FILTER: True}
@@ -306,8 +307,8 @@ def test_detach_all_works_without_a_container(host, containers):
 
 # Faults: each must roll back everything the call created, and only that.
 
-def test_a_missing_ovs_bridge_half_way_rolls_everything_back(host,
-                                                            containers):
+def test_a_missing_ovs_bridge_half_way_rolls_everything_back(
+        host, containers):
     instance = netinfo.instance()
     good = netinfo.simple_vif('10.20.0.5', index=1, details=HYBRID)
     bad = netinfo.simple_vif('10.30.0.5', index=2, prefix='10.30.0',
@@ -352,11 +353,8 @@ def test_a_device_name_clash_fails_and_leaves_the_other_device_alone(
     instance = netinfo.instance()
     good = netinfo.simple_vif('10.20.0.5', index=1)
     clashing = netinfo.simple_vif('10.20.0.6', index=2)
-    squatter = addressing.tap_name(clashing)
-    subprocess.run(['ip', 'link', 'add', squatter, 'type', 'bridge'],
-                   check=True)
     cid, pid = containers.start()
-    try:
+    with squatting_device(addressing.tap_name(clashing)) as squatter:
         with pytest.raises(exception.VirtualInterfacePlugException,
                            match='%s .* already exists' % squatter):
             network.Network().attach_all(instance, cid, pid,
@@ -364,12 +362,10 @@ def test_a_device_name_clash_fails_and_leaves_the_other_device_alone(
         assert ip_json('-d', 'link', 'show', squatter)[0]['linkinfo'][
             'info_kind'] == 'bridge'
         assert host.ports('br-int') == set()
-    finally:
-        subprocess.run(['ip', 'link', 'del', squatter], check=True)
 
 
-def test_attaching_a_port_twice_keeps_the_first_attachment(host,
-                                                          containers):
+def test_attaching_a_port_twice_keeps_the_first_attachment(
+        host, containers):
     instance = netinfo.instance()
     vif = netinfo.simple_vif('10.20.0.5', index=1)
     peer_vif = netinfo.simple_vif('10.20.0.6', index=2)

@@ -3,7 +3,6 @@ started by root with a helper command and without sudo (none is installed).
 """
 
 import os
-import subprocess
 import sys
 
 from nova import exception
@@ -16,7 +15,8 @@ from novadocker import privsep
 from novadocker.virt.docker import addressing
 from novadocker.virt.docker import network
 from tests.fixtures import netinfo
-from tests.fixtures.network import containers, host, ip_json, ovs  # noqa
+from tests.fixtures.network import ip_json
+from tests.fixtures.network import squatting_device
 
 CONF = conf.CONF
 HELPER = os.path.join(os.path.dirname(sys.executable), 'privsep-helper')
@@ -82,17 +82,12 @@ def test_attach_through_the_daemon_with_only_its_capabilities(
 def test_errors_cross_the_daemon_boundary_with_their_message(
         daemon, host, containers):
     vif = netinfo.simple_vif('10.20.0.5')
-    squatter = addressing.tap_name(vif)
-    subprocess.run(['ip', 'link', 'add', squatter, 'type', 'bridge'],
-                   check=True)
     cid, pid = containers.start()
-    try:
+    with squatting_device(addressing.tap_name(vif)) as squatter:
         with pytest.raises(exception.VirtualInterfacePlugException,
                            match='%s .* already exists' % squatter):
             network.Network().attach_all(netinfo.instance(), cid, pid, [vif])
         assert daemon.channel is not None
-    finally:
-        subprocess.run(['ip', 'link', 'del', squatter], check=True)
 
 
 def test_root_without_a_helper_command_runs_in_process(host):

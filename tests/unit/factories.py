@@ -10,8 +10,8 @@ objects.register_all()
 def instance(hostname='test-host', metadata=None, vcpus=1, memory_mb=64,
              **fields):
     inst = objects.Instance(
-        id=fields.pop('id', 1), uuid=fields.pop('uuid',
-                                                 uuidutils.generate_uuid()),
+        id=fields.pop('id', 1),
+        uuid=fields.pop('uuid', uuidutils.generate_uuid()),
         hostname=hostname, project_id='project-a', user_id='user-a',
         metadata=metadata or {}, key_data=fields.pop('key_data', None),
         launched_at=None,

@@ -1,4 +1,5 @@
-"""Lets nova 34 load ``compute_driver=novadocker.virt.docker.driver.DockerDriver``.
+"""Lets nova 34 load the documented compute_driver line,
+``compute_driver = novadocker.virt.docker.driver.DockerDriver``.
 
 Nova imports ``nova.virt.<compute_driver>``. This package makes the names
 below ``nova.virt.novadocker`` refer to the very modules of the real
