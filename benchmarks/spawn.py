@@ -97,6 +97,7 @@ def main():
             for i in range(runs):
                 bare.append(bare_create_start(api))
                 ours.append(driver_spawn(drv, image_id, i + 1))
+            drv.cleanup_host('bench')
     finally:
         if switch:
             switch.stop()

@@ -94,6 +94,7 @@ def main():
             drv.get_info(instance).state])
         drv.destroy(None, instance, instance.get_network_info())
         step('deleted; instances left: %s' % drv.list_instances())
+        drv.cleanup_host(CONF.host)
     finally:
         if private_engine:
             private_engine.stop()

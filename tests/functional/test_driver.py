@@ -40,6 +40,7 @@ def docker_driver(engine):
     drv = driver.DockerDriver(fake.FakeVirtAPI())
     drv.init_host('testhost')
     yield drv
+    drv.cleanup_host('testhost')
     leftovers = api.containers(all=True, filters={'label': client.LABEL_UUID})
     for c in leftovers:
         api.remove_container(c['Id'], force=True)

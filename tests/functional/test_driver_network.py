@@ -36,6 +36,7 @@ def docker_driver(engine, host):
     api.tag(engine_fixture.TEST_IMAGE, images.GLANCE_REPOSITORY, IMAGE_ID)
     drv = driver.DockerDriver(fake.FakeVirtAPI())
     yield drv
+    drv.cleanup_host('testhost')
     api.remove_image(images.glance_reference(IMAGE_ID))
     api.close()
     CONF.clear_override('host_url', group='docker')

@@ -56,6 +56,7 @@ class DockerDriverContractTestCase(novatest.PytestCompatible,
         self.addCleanup(self._check_nothing_leaked, set(
             pyroute2_netns.listnetns()))
         self.addCleanup(self._destroy_instances)
+        self.addCleanup(self.connection.cleanup_host, 'myhostname')
         # Diagnostics read the container's cgroups under /sys/fs/cgroup:
         # lift nova's /sys poison for the module that reads them, only.
         self.useFixture(fixtures.MonkeyPatch(

@@ -25,6 +25,7 @@ import os_resource_classes as orc
 
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
+from novadocker.virt.docker import events
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import images
 from novadocker.virt.docker import network
@@ -74,6 +75,7 @@ class DockerDriver(driver.ComputeDriver):
         super().__init__(virtapi)
         self.docker = client.DockerClient()
         self.network = network.Network()
+        self.lifecycle_events = None
         # Nova's live-migration bookkeeping; containers never migrate live.
         self.active_migrations = {}
 
@@ -86,9 +88,10 @@ class DockerDriver(driver.ComputeDriver):
     # -- host ---------------------------------------------------------------
 
     def init_host(self, host):
-        """Fail early and clearly if the engine is unreachable, then drop
-        the namespaces of containers that stopped while nova-compute was
-        away; nova then restarts or stops each instance as it should be."""
+        """Fail early and clearly if the engine is unreachable, drop the
+        namespaces of containers that stopped while nova-compute was away
+        (nova then restarts or stops each instance as it should be), and
+        start following the engine's container events."""
         self.docker.ping()
         containers = self.docker.list_containers()
         stopped = [c['Id'] for c in containers
@@ -98,6 +101,14 @@ class DockerDriver(driver.ComputeDriver):
                  '%(stopped)d not running',
                  {'url': CONF.docker.host_url, 'total': len(containers),
                   'stopped': len(stopped)})
+        self.cleanup_host(host)
+        self.lifecycle_events = events.LifecycleWatcher(self.emit_event)
+        self.lifecycle_events.start()
+
+    def cleanup_host(self, host):
+        if self.lifecycle_events is not None:
+            self.lifecycle_events.stop()
+            self.lifecycle_events = None
 
     def get_available_nodes(self, refresh=False):
         return [CONF.host]

@@ -1,0 +1,125 @@
+"""Container lifecycle events from the engine's event stream, for Nova.
+
+Nova learns of a container that stops on its own (its process exits, the
+OOM killer, a ``docker stop`` by hand) at once instead of at the next
+power-state sync. As the libvirt driver does, a STOPPED event is held back
+for a while and dropped if the container starts again meanwhile, so a
+reboot does not look like a crash.
+"""
+
+import threading
+
+from nova.virt import event as virtevent
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from novadocker.virt.docker import client
+
+LOG = logging.getLogger(__name__)
+
+TRANSITIONS = {
+    'start': virtevent.EVENT_LIFECYCLE_STARTED,
+    'die': virtevent.EVENT_LIFECYCLE_STOPPED,
+    'pause': virtevent.EVENT_LIFECYCLE_PAUSED,
+    'unpause': virtevent.EVENT_LIFECYCLE_RESUMED,
+}
+STOPPED_EVENT_DELAY = 15
+RECONNECT_DELAY = 5
+
+
+class LifecycleWatcher:
+    """Follows the engine's container events in a thread and hands them to
+    ``emit`` (the driver's emit_event) as Nova lifecycle events."""
+
+    def __init__(self, emit, stopped_delay=STOPPED_EVENT_DELAY,
+                 reconnect_delay=RECONNECT_DELAY):
+        self._emit = emit
+        self._stopped_delay = stopped_delay
+        self._reconnect_delay = reconnect_delay
+        self._stopping = threading.Event()
+        self._pending_stops = {}
+        self._lock = threading.Lock()
+        self._stream = None
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._follow, daemon=True,
+                                        name='novadocker-events')
+        self._thread.start()
+
+    def stop(self):
+        with self._lock:
+            self._stopping.set()
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            for timer in self._pending_stops.values():
+                timer.cancel()
+            self._pending_stops.clear()
+
+    def _follow(self):
+        """Read the stream; reconnect after the engine goes away, resuming
+        from the last event seen (a repeat is harmless to Nova)."""
+        since = int(timeutils.utcnow_ts())
+        while not self._stopping.is_set():
+            try:
+                stream = self._open_stream(since)
+                if stream is None:
+                    break
+                for event in stream:
+                    since = event.get('time', since)
+                    self._dispatch(event)
+            except Exception as e:
+                if self._stopping.is_set():
+                    break
+                LOG.warning('Lost the Docker event stream (%s); reconnecting '
+                            'in %d s', e, self._reconnect_delay)
+            self._stopping.wait(self._reconnect_delay)
+
+    def _open_stream(self, since):
+        """The engine's event stream, or None when stop() came first (it
+        could not close a stream that did not exist yet)."""
+        stream = client.connect().events(since=since, decode=True, filters={
+            'type': 'container', 'label': [client.LABEL_UUID],
+            'event': list(TRANSITIONS)})
+        with self._lock:
+            if not self._stopping.is_set():
+                self._stream = stream
+                return stream
+        stream.close()
+        return None
+
+    def _dispatch(self, event):
+        attributes = event.get('Actor', {}).get('Attributes', {})
+        uuid = attributes.get(client.LABEL_UUID)
+        transition = TRANSITIONS.get(event.get('status'))
+        # A container made by hand from a snapshot carries the labels too.
+        if (transition is None or uuid is None or
+                attributes.get('name') != client.container_name(uuid)):
+            return
+        lifecycle = virtevent.LifecycleEvent(uuid, transition)
+        with self._lock:
+            pending = self._pending_stops.pop(uuid, None)
+            if pending is not None:
+                pending.cancel()
+            if transition == virtevent.EVENT_LIFECYCLE_STOPPED:
+                timer = threading.Timer(self._stopped_delay,
+                                        self._emit_stopped)
+                # The timer passes itself: a cancelled one that fired
+                # anyway must not take a newer pending STOPPED.
+                timer.args = (lifecycle, timer)
+                timer.daemon = True
+                self._pending_stops[uuid] = timer
+                timer.start()
+                return
+        self._emit(lifecycle)
+
+    def _emit_stopped(self, lifecycle, timer):
+        with self._lock:
+            if self._pending_stops.get(lifecycle.uuid) is not timer:
+                return
+            del self._pending_stops[lifecycle.uuid]
+        self._emit(lifecycle)

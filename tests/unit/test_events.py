@@ -1,0 +1,65 @@
+"""Which engine events reach Nova, and when."""
+
+import threading
+
+from nova.virt import event as virtevent
+
+from novadocker.virt.docker import client
+from novadocker.virt.docker import events
+
+UUID = '11111111-2222-3333-4444-555555555555'
+
+
+def docker_event(status, uuid=UUID, name=None):
+    return {'status': status, 'time': 1, 'Actor': {'Attributes': {
+        client.LABEL_UUID: uuid,
+        'name': name or client.container_name(uuid)}}}
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+        self.arrived = threading.Event()
+
+    def __call__(self, event):
+        self.events.append((event.uuid, event.transition))
+        self.arrived.set()
+
+
+def test_start_pause_unpause_are_emitted_at_once():
+    emitted = Recorder()
+    watcher = events.LifecycleWatcher(emitted, stopped_delay=60)
+    for status in ('start', 'pause', 'unpause', 'exec_create'):
+        watcher._dispatch(docker_event(status))
+    assert emitted.events == [(UUID, virtevent.EVENT_LIFECYCLE_STARTED),
+                              (UUID, virtevent.EVENT_LIFECYCLE_PAUSED),
+                              (UUID, virtevent.EVENT_LIFECYCLE_RESUMED)]
+
+
+def test_stopped_is_delayed_and_cancelled_by_a_restart():
+    emitted = Recorder()
+    watcher = events.LifecycleWatcher(emitted, stopped_delay=0.2)
+    watcher._dispatch(docker_event('die'))
+    watcher._dispatch(docker_event('start'))  # a reboot
+    assert emitted.events == [(UUID, virtevent.EVENT_LIFECYCLE_STARTED)]
+    emitted.arrived.clear()
+    watcher._dispatch(docker_event('die'))  # a crash
+    assert emitted.arrived.wait(5)
+    assert emitted.events[-1] == (UUID, virtevent.EVENT_LIFECYCLE_STOPPED)
+    watcher.stop()
+
+
+def test_containers_not_named_after_their_uuid_label_are_ignored():
+    emitted = Recorder()
+    watcher = events.LifecycleWatcher(emitted)
+    watcher._dispatch(docker_event('start', name='made-by-hand'))
+    watcher._dispatch({'status': 'start', 'Actor': {'Attributes': {}}})
+    assert emitted.events == []
+
+
+def test_stop_cancels_pending_stopped_events():
+    emitted = Recorder()
+    watcher = events.LifecycleWatcher(emitted, stopped_delay=0.1)
+    watcher._dispatch(docker_event('die'))
+    watcher.stop()
+    assert not emitted.arrived.wait(0.3)
