@@ -111,6 +111,34 @@ def test_spawn_builds_the_container_nova_asked_for(docker_driver, engine):
     docker_driver.destroy(None, instance, None)
 
 
+def test_the_container_is_confined_seen_from_inside(docker_driver):
+    instance = factories.instance(memory_mb=64)
+    spawn(docker_driver, instance)
+    api = docker_driver.docker.api
+
+    def run(*argv):
+        exec_id = api.exec_create('nova-' + instance.uuid, list(argv))['Id']
+        output = api.exec_start(exec_id).decode()
+        return api.exec_inspect(exec_id)['ExitCode'], output
+
+    assert run('cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes') == (
+        0, '%d\n' % (64 * 1024 * 1024))
+    assert run('cat', '/sys/fs/cgroup/pids/pids.max') == (0, '4096\n')
+    # Not privileged: no mounts, no new network devices.
+    assert run('mount', '-t', 'tmpfs', 'none', '/mnt')[0] != 0
+    assert run('ip', 'link', 'add', 'd0', 'type', 'dummy')[0] != 0
+    # Nothing of the host is mounted but the engine's own per-container
+    # resolv.conf, hostname and hosts files; no Docker socket anywhere.
+    mounts = run('cat', '/proc/mounts')[1]
+    host_files = {line.split()[1] for line in mounts.splitlines()
+                  if line.startswith('/dev/')}
+    assert host_files == {'/etc/resolv.conf', '/etc/hostname', '/etc/hosts'}
+    assert 'docker.sock' not in mounts
+    assert run('sh', '-c', 'ls -R / 2>/dev/null | grep -c docker.sock')[
+        1].strip() == '0'
+    docker_driver.destroy(None, instance, None)
+
+
 def test_command_line_is_data_and_console_shows_output(docker_driver):
     instance = factories.instance()
     spawn(docker_driver, instance, image_meta(
@@ -207,7 +235,7 @@ def test_destroy_is_idempotent(docker_driver):
 
 
 @pytest.mark.parametrize('meta, metadata, error, words', [
-    (image_meta(container_format='ami'), {}, exception.InstanceDeployFailure,
+    (image_meta(container_format='ami'), {}, exception.ImageUnacceptable,
      'container_format ami'),
     (image_meta(), {'bad-key': 'v'}, exception.InstanceDeployFailure,
      "'bad-key'"),
@@ -216,6 +244,9 @@ def test_destroy_is_idempotent(docker_driver):
      exception.ImageNotFound, 'could not be found'),
     (image_meta(os_command_line='/no/such/binary'), {},
      client.DockerAPIError, 'starting nova-'),
+    (image_meta(os_command_line="sh -c 'echo cannot boot >&2; exit 3'"), {},
+     exception.InstanceDeployFailure,
+     'exited during boot with code 3; its last output: cannot boot'),
 ])
 def test_failed_spawn_leaves_nothing(docker_driver, meta, metadata, error,
                                      words):

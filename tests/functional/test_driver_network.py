@@ -144,3 +144,33 @@ def test_init_host_releases_namespaces_of_containers_that_died(
                                             None)
     assert addresses(docker_driver, instance) == {'eth0': ['10.20.0.8/24']}
     docker_driver.destroy(None, instance, network_info)
+
+
+@pytest.mark.parametrize('ports, words', [
+    ([netinfo.simple_vif('10.20.0.9', index=7),
+      netinfo.simple_vif('10.20.0.10', index=7)], 'share MAC address'),
+    ([netinfo.vif([netinfo.subnet('2001:db8::/64', ['2001:db8::9'])],
+                  mtu=1200)], 'below the 1280 that IPv6 needs'),
+], ids=['duplicate-macs', 'mtu-below-ipv6-minimum'])
+def test_broken_port_sets_fail_the_spawn_and_leave_nothing(
+        docker_driver, host, ports, words):
+    instance = factories.instance()
+    meta = objects.ImageMeta.from_dict({'id': IMAGE_ID,
+                                        'container_format': 'docker'})
+    with pytest.raises(exception.VirtualInterfacePlugException, match=words):
+        docker_driver.spawn(None, instance, meta, [], None, {},
+                            network_info=network_model.NetworkInfo(ports))
+    assert not docker_driver.instance_exists(instance)
+
+
+def test_a_port_without_addresses_is_plugged_bare(docker_driver, host):
+    vif = netinfo.vif([netinfo.subnet('10.20.0.0/24', [])])
+    network_info = network_model.NetworkInfo([vif])
+    instance = spawn(docker_driver, network_info)
+    links = {link['ifname']: link for link in ip_json(
+        '-n', container_id(docker_driver, instance), 'addr')}
+    assert links['eth0']['address'] == vif['address']
+    assert links['eth0']['mtu'] == 1450
+    assert [a for a in links['eth0']['addr_info']
+            if a['family'] == 'inet'] == []
+    docker_driver.destroy(None, instance, network_info)

@@ -77,3 +77,34 @@ def test_a_port_without_a_network_has_nothing_to_configure():
                     type=model.VIF_TYPE_OVS)
     assert addressing.ip_config(vif) == {'addresses': [], 'routes': []}
     assert addressing.mtu(vif) is None
+
+
+def test_check_ports_refuses_duplicate_macs():
+    first = netinfo.simple_vif('10.20.0.5', index=1)
+    second = netinfo.simple_vif('10.20.0.6', index=1)
+    with pytest.raises(exception.VirtualInterfacePlugException,
+                       match='share MAC address fa:16:3e:00:00:01'):
+        addressing.check_ports([first, second])
+
+
+@pytest.mark.parametrize('mtu, cidr, ip, ok', [
+    (1280, '2001:db8::/64', '2001:db8::5', True),
+    (1279, '2001:db8::/64', '2001:db8::5', False),
+    (576, '10.20.0.0/24', '10.20.0.5', True),
+    (67, '10.20.0.0/24', '10.20.0.5', False),
+])
+def test_check_ports_refuses_an_mtu_too_small_for_the_addresses(
+        mtu, cidr, ip, ok):
+    vif = netinfo.vif([netinfo.subnet(cidr, [ip])], mtu=mtu)
+    if ok:
+        addressing.check_ports([vif])
+    else:
+        with pytest.raises(exception.VirtualInterfacePlugException,
+                           match='MTU %d, below' % mtu):
+            addressing.check_ports([vif])
+
+
+def test_a_port_without_addresses_is_fine():
+    vif = netinfo.vif([netinfo.subnet('10.20.0.0/24', [])], mtu=1450)
+    addressing.check_ports([vif])
+    assert addressing.ip_config(vif) == {'addresses': [], 'routes': []}

@@ -57,6 +57,31 @@ def mtu(vif):
     return int(value) if value else None
 
 
+# RFC 8200 and RFC 791: the smallest MTUs the protocols work with.
+IPV6_MIN_MTU = 1280
+IPV4_MIN_MTU = 68
+
+
+def check_ports(network_info):
+    """Refuse ports that cannot all be plumbed as given, before anything is
+    created: two with one MAC, an MTU too small for their addresses."""
+    macs = [vif['address'] for vif in network_info]
+    duplicates = sorted({mac for mac in macs if macs.count(mac) > 1})
+    if duplicates:
+        raise exception.VirtualInterfacePlugException(
+            'Ports share MAC address %s: each port needs its own.'
+            % ', '.join(duplicates))
+    for vif in network_info:
+        value = mtu(vif)
+        versions = {subnet['version'] for subnet, _ip in _address_subnets(vif)}
+        least = IPV6_MIN_MTU if 6 in versions else IPV4_MIN_MTU
+        if value is not None and value < least:
+            raise exception.VirtualInterfacePlugException(
+                'Port %s has MTU %d, below the %d that IPv%d needs: fix the '
+                'network\'s mtu.' % (vif['id'], value, least,
+                                      6 if 6 in versions else 4))
+
+
 def bridge_name(vif):
     """The switch the port joins: the binding's bridge_name (trunk ports)
     wins over the network's bridge (br-int, brq<net id>)."""

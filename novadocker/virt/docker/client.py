@@ -57,23 +57,27 @@ def _tls_config():
                                 ca_cert=CONF.docker.ca_file, verify=verify)
 
 
+class _APIClient(docker.APIClient):
+    """An APIClient whose requests verify the engine with the configured
+    CA: plain requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace
+    it, from the very first request (the version negotiation)."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if verify is None:
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream,
+                                                  verify, cert)
+
+
 def connect():
     """A new APIClient for ``[docker] host_url``; raises DockerUnavailable."""
-    url = CONF.docker.host_url
-    tls = _tls_config()
-    if tls and url.startswith('tcp://'):
-        url = 'https://' + url[len('tcp://'):]
     try:
-        api = docker.APIClient(base_url=url, version=CONF.docker.api_version,
-                               timeout=CONF.docker.api_timeout, tls=tls)
+        return _APIClient(base_url=CONF.docker.host_url,
+                          version=CONF.docker.api_version,
+                          timeout=CONF.docker.api_timeout, tls=_tls_config())
     except (docker_errors.DockerException,
             requests.exceptions.RequestException) as e:
         raise DockerUnavailable(url=CONF.docker.host_url, reason=e)
-    if tls:
-        # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the CA
-        # given here; the configured CA is the one that must decide.
-        api.trust_env = False
-    return api
 
 
 @contextlib.contextmanager

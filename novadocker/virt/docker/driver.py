@@ -37,6 +37,7 @@ LOG = logging.getLogger(__name__)
 # What get_console_output returns at most, as libvirt caps its console log.
 MAX_CONSOLE_BYTES = 100 * units.Ki
 CONSOLE_TAIL_LINES = 5000
+BOOT_FAILURE_TAIL_LINES = 10
 
 _POWER_STATES = {
     'running': power_state.RUNNING,
@@ -215,6 +216,7 @@ class DockerDriver(driver.ComputeDriver):
                             instance.key_data))
                 if power_on:
                     self._start_with_network(instance, network_info)
+                    self._check_still_running(instance)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     LOG.error('Spawn failed; removing the container',
@@ -222,6 +224,21 @@ class DockerDriver(driver.ComputeDriver):
                     self._remove(instance, network_info)
         LOG.info('Spawned container %s', client.container_name(
             instance.uuid), instance=instance)
+
+    def _check_still_running(self, instance):
+        """A process that ended during the boot failed it: say how (exit
+        code, last output) rather than report an instance that is down."""
+        state = self.docker.inspect(instance)['State']
+        if state['Status'] == 'running':
+            return
+        output = self.docker.logs(instance, BOOT_FAILURE_TAIL_LINES)
+        raise exception.InstanceDeployFailure(
+            reason=_('the container exited during boot with code '
+                     '%(code)s%(oom)s; its last output: %(output)s')
+            % {'code': state.get('ExitCode'),
+               'oom': ' (out of memory)' if state.get('OOMKilled') else '',
+               'output': output.decode('utf-8', 'replace').strip()
+               or '(none)'})
 
     def _neutron_events(self, network_info):
         if not CONF.vif_plugging_timeout:

@@ -95,6 +95,7 @@ class Network:
         """
         if not network_info:
             return
+        addressing.check_ports(network_info)
         with self._all_or_nothing(instance) as undo:
             self._expose(instance, container_id, pid, undo)
             for index, vif in enumerate(network_info):
@@ -106,6 +107,7 @@ class Network:
     def attach(self, instance, container_id, pid, vif):
         """Hot-plug one port into the running container as the next free
         ethN; all or nothing."""
+        addressing.check_ports([vif])
         with self._all_or_nothing(instance) as undo:
             self._expose(instance, container_id, pid, undo)
             ifname = addressing.next_container_ifname(
