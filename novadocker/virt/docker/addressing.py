@@ -76,10 +76,10 @@ def check_ports(network_info):
         versions = {subnet['version'] for subnet, _ip in _address_subnets(vif)}
         least = IPV6_MIN_MTU if 6 in versions else IPV4_MIN_MTU
         if value is not None and value < least:
+            version = 6 if 6 in versions else 4
             raise exception.VirtualInterfacePlugException(
                 'Port %s has MTU %d, below the %d that IPv%d needs: fix the '
-                'network\'s mtu.' % (vif['id'], value, least,
-                                      6 if 6 in versions else 4))
+                'network\'s mtu.' % (vif['id'], value, least, version))
 
 
 def bridge_name(vif):
