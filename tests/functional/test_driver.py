@@ -141,8 +141,11 @@ def test_the_container_is_confined_seen_from_inside(docker_driver):
 
 def test_command_line_is_data_and_console_shows_output(docker_driver):
     instance = factories.instance()
+    # The words after the script reach it as "$@": were a shell to parse
+    # the command line, they would be expanded, split or run.
     spawn(docker_driver, instance, image_meta(
-        os_command_line='echo "a;b" $HOME `id` && sleep'))
+        os_command_line='sh -c \'echo "$@"; exec sleep 1000\' sh "a;b" '
+                        '$HOME `id` && sleep'))
     for _ in range(50):
         output = docker_driver.get_console_output(None, instance)
         if output:
@@ -347,3 +350,30 @@ def test_containers_outside_nova_with_copied_labels_are_not_instances(
     finally:
         api.remove_container(stray, force=True)
     docker_driver.destroy(None, instance, None)
+
+
+def test_power_state_sync_of_many_instances_costs_one_call(docker_driver):
+    instances = [factories.instance() for _ in range(5)]
+    for instance in instances:
+        spawn(docker_driver, instance)
+    api = docker_driver.docker.api
+    with mock.patch.object(api, 'send', wraps=api.send) as send:
+        states = [docker_driver.get_info(i).state for i in instances]
+        assert send.call_count == 1
+    assert states == [power_state.RUNNING] * 5
+    # The driver's own changes are seen at once...
+    docker_driver.pause(instances[0])
+    assert docker_driver.get_info(instances[0]).state == power_state.PAUSED
+    # ...and so are the engine's, once its event arrives (init_host follows
+    # them); Nova asks with use_cache=False before acting in any case.
+    api.kill('nova-' + instances[1].uuid)
+    assert docker_driver.get_info(
+        instances[1], use_cache=False).state == power_state.SHUTDOWN
+    # Sooner than the snapshot would expire by age.
+    deadline = time.monotonic() + client.STATE_SNAPSHOT_MAX_AGE / 2
+    while (docker_driver.get_info(instances[1]).state != power_state.SHUTDOWN
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    assert docker_driver.get_info(instances[1]).state == power_state.SHUTDOWN
+    for instance in instances:
+        docker_driver.destroy(None, instance, None)

@@ -6,6 +6,7 @@ must not pay.
 """
 
 import contextlib
+import threading
 import time
 
 import docker
@@ -28,6 +29,7 @@ LABEL_NAME = LABEL_PREFIX + 'instance.name'
 LABEL_PROJECT = LABEL_PREFIX + 'project.id'
 LABEL_VCPUS = LABEL_PREFIX + 'flavor.vcpus'
 STATE_SETTLE_TIMEOUT = 10
+STATE_SNAPSHOT_MAX_AGE = 5
 
 
 class DockerUnavailable(exception.HypervisorUnavailable):
@@ -231,3 +233,36 @@ class DockerClient:
             except docker_errors.NotFound:
                 return False
         return True
+
+
+class ContainerStates:
+    """The state of every instance container from one list call, reused
+    for a few seconds.
+
+    Nova's power-state sync asks get_info of every instance in a burst,
+    with use_cache=True, and asks again with use_cache=False before it acts
+    on what it saw: one list call serves the burst. The snapshot is dropped
+    whenever the driver changes a container or the engine reports an event.
+    """
+
+    def __init__(self, docker_client, max_age=STATE_SNAPSHOT_MAX_AGE):
+        self._docker = docker_client
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._states = {}
+        self._taken = None
+
+    def get(self, uuid):
+        """The listed container of instance ``uuid`` ('Id', 'State', ...),
+        or None if it was not there when the snapshot was taken."""
+        with self._lock:
+            if (self._taken is None or
+                    time.monotonic() - self._taken > self._max_age):
+                self._states = {c['Labels'][LABEL_UUID]: c
+                                for c in self._docker.list_containers()}
+                self._taken = time.monotonic()
+            return self._states.get(uuid)
+
+    def invalidate(self):
+        with self._lock:
+            self._taken = None

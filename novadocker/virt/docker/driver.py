@@ -8,6 +8,8 @@ This module only maps Nova's operations onto the modules that do the work:
 (Glance), ``network`` (VIF plugging) and ``hostinfo`` (host and cgroups).
 """
 
+import contextlib
+
 from nova.compute import power_state
 from nova import exception
 from nova.i18n import _
@@ -75,16 +77,23 @@ class DockerDriver(driver.ComputeDriver):
     def __init__(self, virtapi):
         super().__init__(virtapi)
         self.docker = client.DockerClient()
+        self.container_states = client.ContainerStates(self.docker)
         self.network = network.Network()
         self.lifecycle_events = None
         # Nova's live-migration bookkeeping; containers never migrate live.
         self.active_migrations = {}
 
-    @staticmethod
-    def _lock(instance):
+    @contextlib.contextmanager
+    def _lock(self, instance):
+        """Serialise the state changes of one instance; the state snapshot
+        is stale after each."""
         # Nova's compute manager already holds a lock named after the uuid;
         # a prefix keeps this one distinct so they cannot deadlock.
-        return lockutils.lock('novadocker-' + instance.uuid)
+        with lockutils.lock('novadocker-' + instance.uuid):
+            try:
+                yield
+            finally:
+                self.container_states.invalidate()
 
     # -- host ---------------------------------------------------------------
 
@@ -103,8 +112,13 @@ class DockerDriver(driver.ComputeDriver):
                  {'url': CONF.docker.host_url, 'total': len(containers),
                   'stopped': len(stopped)})
         self.cleanup_host(host)
-        self.lifecycle_events = events.LifecycleWatcher(self.emit_event)
+        self.lifecycle_events = events.LifecycleWatcher(
+            self._emit_container_event)
         self.lifecycle_events.start()
+
+    def _emit_container_event(self, event):
+        self.container_states.invalidate()
+        self.emit_event(event)
 
     def cleanup_host(self, host):
         if self.lifecycle_events is not None:
@@ -195,6 +209,13 @@ class DockerDriver(driver.ComputeDriver):
         return self.docker.find(instance) is not None
 
     def get_info(self, instance, use_cache=True):
+        """One inspect call; with use_cache, a shared list snapshot (see
+        client.ContainerStates) unless it predates the container."""
+        listed = use_cache and self.container_states.get(instance.uuid)
+        if listed:
+            return hardware.InstanceInfo(
+                state=container_power_state({'Status': listed['State']}),
+                internal_id=listed['Id'])
         attrs = self.docker.inspect(instance)
         return hardware.InstanceInfo(
             state=container_power_state(attrs['State']),
