@@ -63,3 +63,13 @@ def test_stop_cancels_pending_stopped_events():
     watcher._dispatch(docker_event('die'))
     watcher.stop()
     assert not emitted.arrived.wait(0.3)
+
+
+def test_arrival_is_reported_at_once_even_for_held_back_events():
+    arrivals = []
+    watcher = events.LifecycleWatcher(Recorder(), stopped_delay=60,
+                                      on_arrival=lambda: arrivals.append(1))
+    watcher._dispatch(docker_event('die'))
+    watcher._dispatch(docker_event('exec_start'))
+    assert arrivals == [1]
+    watcher.stop()

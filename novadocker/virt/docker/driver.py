@@ -113,12 +113,8 @@ class DockerDriver(driver.ComputeDriver):
                   'stopped': len(stopped)})
         self.cleanup_host(host)
         self.lifecycle_events = events.LifecycleWatcher(
-            self._emit_container_event)
+            self.emit_event, on_arrival=self.container_states.invalidate)
         self.lifecycle_events.start()
-
-    def _emit_container_event(self, event):
-        self.container_states.invalidate()
-        self.emit_event(event)
 
     def cleanup_host(self, host):
         if self.lifecycle_events is not None:

@@ -29,11 +29,14 @@ RECONNECT_DELAY = 5
 
 class LifecycleWatcher:
     """Follows the engine's container events in a thread and hands them to
-    ``emit`` (the driver's emit_event) as Nova lifecycle events."""
+    ``emit`` (the driver's emit_event) as Nova lifecycle events;
+    ``on_arrival`` is told of each as it arrives, held back or not."""
 
-    def __init__(self, emit, stopped_delay=STOPPED_EVENT_DELAY,
+    def __init__(self, emit, on_arrival=None,
+                 stopped_delay=STOPPED_EVENT_DELAY,
                  reconnect_delay=RECONNECT_DELAY):
         self._emit = emit
+        self._on_arrival = on_arrival
         self._stopped_delay = stopped_delay
         self._reconnect_delay = reconnect_delay
         self._stopping = threading.Event()
@@ -100,6 +103,8 @@ class LifecycleWatcher:
         if (transition is None or uuid is None or
                 attributes.get('name') != client.container_name(uuid)):
             return
+        if self._on_arrival is not None:
+            self._on_arrival()
         lifecycle = virtevent.LifecycleEvent(uuid, transition)
         with self._lock:
             pending = self._pending_stops.pop(uuid, None)
