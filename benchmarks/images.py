@@ -17,38 +17,27 @@ Glance does that on its own server. Memory is the peak RSS growth of this
 process during one operation (VmHWM after resetting it, minus VmRSS before).
 
 Targets: client memory growth <= 32 MiB whatever the image size, and
->= 0.9x the CLI's throughput. Needs root and dockerd (a private engine is
-started). ``--quick`` (a small image, one iteration) is for CI: it judges
-memory only, since fixed costs dominate small transfers.
-
-    python benchmarks/images.py [--size-mb 300] [--iterations 3] [--quick]
+>= 0.9x the CLI's throughput.
 """
 
 import os
-import sys
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
 
-os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
+from nova import context as nova_context
+from nova import objects
 
-from tests.fixtures import glance as glance_fixture  # noqa: E402,I100
+from benchmarks import report
+from novadocker import conf as nd_conf
+from novadocker.virt.docker import client
+from novadocker.virt.docker import images
+from tests.fixtures import engine as engine_fixture
+from tests.fixtures import glance as glance_fixture
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-
-from nova import context as nova_context  # noqa: E402
-from nova import objects  # noqa: E402
-
-from novadocker import conf as nd_conf  # noqa: E402
-from novadocker.virt.docker import client  # noqa: E402
-from novadocker.virt.docker import images  # noqa: E402
-from tests.fixtures import engine as engine_fixture  # noqa: E402
-
-DOCKER_CLI = '/usr/local/bin/docker'
+DOCKER_CLI = shutil.which('docker') or '/usr/bin/docker'
 BENCH_IMAGE = 'novadocker-bench/random:latest'
 MIB = 1 << 20
 MEMORY_TARGET_MIB = 32
@@ -173,40 +162,25 @@ def run(engine, workdir, size_mb, iterations):
     return size, results
 
 
-def report(size, results, judge_throughput):
-    print('%-15s %6s %12s %9s %7s %14s' % (
-        'op', 'MB', 'driver MB/s', 'CLI MB/s', 'ratio', 'peak RSS +MiB'))
-    missed = []
+def figures(size, results):
+    """Throughput (MB/s, driver vs CLI) and peak client memory growth of
+    each operation, as benchmark figures."""
+    out = []
     for operation, (driver, cli_times, memory) in results.items():
-        driver_rate = size / 10 ** 6 / statistics.median(driver)
-        cli_rate = size / 10 ** 6 / statistics.median(cli_times)
-        ratio = driver_rate / cli_rate
-        print('%-15s %6.0f %12.0f %9.0f %6.2fx %14.1f' % (
-            operation, size / 10 ** 6, driver_rate, cli_rate, ratio,
-            max(memory)))
-        if max(memory) > MEMORY_TARGET_MIB:
-            missed.append('%s memory %.1f MiB > %d MiB'
-                          % (operation, max(memory), MEMORY_TARGET_MIB))
-        if judge_throughput and ratio < THROUGHPUT_TARGET:
-            missed.append('%s throughput %.2fx < %.1fx CLI'
-                          % (operation, ratio, THROUGHPUT_TARGET))
-    print('medians of %d iteration(s); targets: memory <= %d MiB%s: %s' % (
-        len(driver), MEMORY_TARGET_MIB,
-        ', throughput >= %.1fx CLI' % THROUGHPUT_TARGET
-        if judge_throughput else '', '; '.join(missed) or 'met'))
-    return not missed
+        out.append(report.Figure(
+            'image %s, %d MB' % (operation, size // 10 ** 6), 'MB/s',
+            [size / 10 ** 6 / t for t in driver],
+            [size / 10 ** 6 / t for t in cli_times],
+            'ratio>=', THROUGHPUT_TARGET))
+        out.append(report.Figure(
+            'image %s, %d MB: client memory growth'
+            % (operation, size // 10 ** 6), 'MiB', memory, [], 'value<=',
+            MEMORY_TARGET_MIB))
+    return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--size-mb', type=int, default=300,
-                        help='size of the random data in the image')
-    parser.add_argument('--iterations', type=int, default=3)
-    parser.add_argument('--quick', action='store_true',
-                        help='24 MB image, 1 iteration, memory judged only')
-    args = parser.parse_args()
-    if args.quick:
-        args.size_mb, args.iterations = 24, 1
+def measure(size_mb, iterations):
+    """Run every image operation on a private engine; the figures."""
     workdir = tempfile.mkdtemp(prefix='novadocker-bench-')
     engine = engine_fixture.DockerEngine(
         base_dir=os.path.join(workdir, 'engine'))
@@ -215,12 +189,7 @@ def main():
     try:
         with engine.client() as api:
             engine_fixture.build_test_image(api)
-        size, results = run(engine, workdir, args.size_mb, args.iterations)
+        return figures(*run(engine, workdir, size_mb, iterations))
     finally:
         engine.stop()
         subprocess.run(['rm', '-rf', workdir], check=False)
-    return 0 if report(size, results, not args.quick) else 1
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Every benchmark figure, driver beside raw baseline in the same run:
+
+    python -m benchmarks [--quick] [--only lifecycle density images]
+
+Prints one table (figure, driver, baseline, value, target, verdict), writes
+it as JSON and draws the spawn latency distributions as a PNG (in
+benchmarks/results/ by default). --quick is the CI smoke run: few
+iterations, small sizes, no verdict. Needs root: it starts a private dockerd
+and a private OVS.
+"""
+
+import argparse
+import datetime
+import os
+import sys
+
+from benchmarks import environment  # noqa: I100 (patches first)
+from benchmarks import density
+from benchmarks import images
+from benchmarks import lifecycle
+from benchmarks import report
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
+FULL = {'runs': 30, 'rounds': 3, 'counts': [20, 200], 'repeat': 15,
+        'image_mb': 1000, 'image_iterations': 2}
+QUICK = {'runs': 3, 'rounds': 1, 'counts': [5], 'repeat': 3,
+         'image_mb': 24, 'image_iterations': 1}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--only', nargs='+',
+                        choices=['lifecycle', 'density', 'images'],
+                        default=['lifecycle', 'density', 'images'])
+    parser.add_argument('--json', default=os.path.join(RESULTS,
+                                                       'results.json'))
+    parser.add_argument('--plot', default=os.path.join(
+        RESULTS, 'spawn-latency.png'))
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    environment.CONF([], project='nova')
+
+    figures = []
+    if {'lifecycle', 'density'} & set(args.only):
+        with environment.started() as env:
+            if 'lifecycle' in args.only:
+                figures += lifecycle.run(env, plan['runs'], plan['rounds'])
+            if 'density' in args.only:
+                figures += density.run(env, plan['counts'], plan['repeat'])
+    if 'images' in args.only:
+        figures += images.measure(plan['image_mb'],
+                                  plan['image_iterations'])
+
+    judged = not args.quick
+    print()
+    report.print_table(figures, judged)
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    report.write_json(figures, args.json, {
+        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        'cpus': os.cpu_count(), 'quick': args.quick})
+    spawn = [f for f in figures if f.name.startswith('spawn')]
+    if spawn:
+        report.plot_spawn(spawn[0], args.plot)
+        print('plot: %s' % args.plot)
+    print('json: %s' % args.json)
+    return 0 if not judged or all(f.passed for f in figures) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
