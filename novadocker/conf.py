@@ -45,9 +45,11 @@ instance_opts = [
                default='generic',
                help='VIF plugin that plugs instance ports, by entry-point '
                     'name in the novadocker.vif_drivers namespace (generic, '
-                    'ovs, ovs_hybrid, bridge, ovn, vrouter) or, for '
+                    'ovs, ovs_hybrid, bridge, ovn, odl, vrouter) or, for '
                     'configurations written for the old driver, by class '
-                    'path.'),
+                    'path (e.g. novadocker.virt.docker.opencontrail.'
+                    'OpenContrailVIFDriver is vrouter). generic picks the '
+                    'plugin from each port\'s binding.'),
     cfg.BoolOpt('privileged',
                 default=False,
                 help='Run containers privileged: every device and '
@@ -105,7 +107,8 @@ CONF.register_opts(ALL_OPTS, group=docker_group)
 
 docker_ovs_group = cfg.OptGroup(
     'docker_ovs', title='Open vSwitch VIF plugins',
-    help='Options of the ovs, ovs_hybrid and ovn VIF plugins.')
+    help='Options of the ovs, ovs_hybrid and ovn VIF plugins (OVN and '
+         'OpenDaylight bind the ports these plugins make).')
 
 docker_ovs_opts = [
     cfg.StrOpt('ovsdb_connection',
@@ -127,8 +130,54 @@ CONF.register_group(docker_ovs_group)
 CONF.register_opts(docker_ovs_opts, group=docker_ovs_group)
 
 
+# --- SDN VIF plugins: OpenContrail / Tungsten Fabric vRouter -----------------
+# OVN and OpenDaylight bind the OVS port nova-docker already makes (see
+# vifs/ovs.py), so they read [docker_ovs]; the vRouter plugin talks to the
+# vRouter agent and reads its own group.
+
+docker_vrouter_group = cfg.OptGroup(
+    'docker_vrouter', title='OpenContrail vRouter VIF plugin',
+    help='Options of the vrouter VIF plugin (also what [docker] vif_driver '
+         '= novadocker.virt.docker.opencontrail.OpenContrailVIFDriver '
+         'loads). Ports are announced to the local contrail-vrouter-agent '
+         'through its port-control REST API.')
+
+docker_vrouter_opts = [
+    cfg.HostAddressOpt('agent_host',
+                       default='127.0.0.1',
+                       help='Address of the vRouter agent\'s port-control '
+                            'REST API.'),
+    cfg.PortOpt('agent_port',
+                default=9091,
+                help='Port of the vRouter agent\'s port-control REST API.'),
+    cfg.FloatOpt('agent_timeout',
+                 default=5.0, min=0.1,
+                 help='Seconds to wait for the agent to answer one request.'),
+    cfg.IntOpt('agent_retries',
+               default=3, min=0,
+               help='How many times a request the agent did not answer, or '
+                    'answered with a server error (5xx), is repeated before '
+                    'the plug fails. A client error (4xx: the agent refused '
+                    'the port) is never repeated.'),
+    cfg.FloatOpt('agent_retry_interval',
+                 default=0.5, min=0,
+                 help='Seconds between two attempts of one request.'),
+    cfg.StrOpt('ports_dir',
+               default='/var/lib/contrail/ports',
+               help='Directory of the port files the agent reads when it '
+                    'starts, to restore the ports it had (one JSON file per '
+                    'port, named by port id). The plugin writes the file '
+                    'before it calls the agent and removes it on unplug, as '
+                    'vrouter-port-control does.'),
+]
+
+CONF.register_group(docker_vrouter_group)
+CONF.register_opts(docker_vrouter_opts, group=docker_vrouter_group)
+
+
 def list_opts():
     """The options for oslo-config-generator (entry point oslo.config.opts)."""
     return [(docker_group, ALL_OPTS),
             (docker_ovs_group, docker_ovs_opts),
+            (docker_vrouter_group, docker_vrouter_opts),
             (PRIVSEP_GROUP, priv_context.OPTS)]

@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(docker.io busybox-static openvswitch-switch iproute2 ethtool)
+APT_PACKAGES=(docker.io busybox-static openvswitch-switch iproute2 ethtool
+              ovn-central ovn-host iptables)
+# tests/unit/test_devstack.py checks every shell script with shellcheck.
+APT_PACKAGES+=(shellcheck)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

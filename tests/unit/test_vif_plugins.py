@@ -12,6 +12,7 @@ from novadocker.virt.docker.vifs import base
 from novadocker.virt.docker.vifs import bridge
 from novadocker.virt.docker.vifs import generic
 from novadocker.virt.docker.vifs import ovs
+from novadocker.virt.docker.vifs import vrouter
 from tests.fixtures import netinfo
 
 SETUP_CFG = os.path.join(os.path.dirname(__file__), '..', '..', 'setup.cfg')
@@ -41,9 +42,9 @@ def test_generic_names_a_vif_type_it_does_not_know(vif_type):
         generic.GenericVIFDriver().plugin_for(vif(vif_type))
 
 
-def test_a_vrouter_port_fails_clearly_until_the_plugin_exists():
-    with pytest.raises(vifs.PluginNotInstalled, match="'vrouter'"):
-        generic.GenericVIFDriver().plugin_for(vif(model.VIF_TYPE_VROUTER))
+def test_a_vrouter_port_goes_to_the_vrouter_plugin():
+    assert type(generic.GenericVIFDriver().plugin_for(
+        vif(model.VIF_TYPE_VROUTER))) is vrouter.VRouterPlugin
 
 
 def test_a_specific_plugin_refuses_other_vif_types():
@@ -55,17 +56,19 @@ def test_a_specific_plugin_refuses_other_vif_types():
     ('generic', generic.GenericVIFDriver),
     ('novadocker.virt.docker.vifs.DockerGenericVIFDriver',
      generic.GenericVIFDriver),
-    ('ovs', ovs.OVSPlugin), ('ovn', ovs.OVSPlugin),
+    ('ovs', ovs.OVSPlugin), ('ovn', ovs.OVSPlugin), ('odl', ovs.OVSPlugin),
     ('ovs_hybrid', ovs.OVSHybridPlugin), ('bridge', bridge.BridgePlugin),
+    ('vrouter', vrouter.VRouterPlugin),
+    ('novadocker.virt.docker.opencontrail.OpenContrailVIFDriver',
+     vrouter.VRouterPlugin),
 ])
 def test_vif_driver_takes_entry_point_names_and_old_class_paths(
         configured, plugin_class):
     assert type(vifs.load(configured)) is plugin_class
 
 
-@pytest.mark.parametrize('configured', [
-    'novadocker.virt.docker.opencontrail.OpenContrailVIFDriver', 'vrouter',
-    'no-such-plugin'])
+@pytest.mark.parametrize('configured', ['no-such-plugin',
+                                        'novadocker.virt.docker.Nope'])
 def test_a_plugin_that_is_not_installed_fails_clearly(configured):
     with pytest.raises(vifs.PluginNotInstalled,
                        match='check \\[docker\\] vif_driver'):

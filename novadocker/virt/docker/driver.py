@@ -301,16 +301,19 @@ class DockerDriver(driver.ComputeDriver):
                                 network_info)
 
     def _remove(self, instance, network_info):
+        """Kill and remove the container in one engine call, then unplug
+        its ports (the netns link keeps their namespace until then)."""
         attrs = self.docker.find(instance)
-        self.network.detach_all(instance, attrs and attrs['Id'], network_info)
         self.docker.remove(instance)
+        self.network.detach_all(instance, attrs and attrs['Id'], network_info)
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
         with self._lock(instance):
-            self._stop(instance, network_info, timeout=0)
             if destroy_disks:
-                self.docker.remove(instance)
+                self._remove(instance, network_info)
+            else:
+                self._stop(instance, network_info, timeout=0)
         LOG.info('Destroyed container %s', client.container_name(
             instance.uuid), instance=instance)
 

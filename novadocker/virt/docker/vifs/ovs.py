@@ -1,6 +1,21 @@
 """Open vSwitch plugging, native and hybrid, for the Neutron OVS agent, OVN
 and OpenDaylight: all of them bind the OVS port whose Interface carries
 the port id in ``external_ids:iface-id``.
+
+Why OVN and OpenDaylight need no plugin of their own (the ``ovn`` and
+``odl`` entry points are :class:`OVSPlugin`, and ``generic`` picks it for
+their ports): both bind ports with vif_type ``ovs`` and no hybrid bridge,
+and their whole contract with a compute driver is that port on the
+integration bridge with ``iface-id`` (= the Neutron port id = OVN's logical
+switch port name), ``attached-mac``, ``vm-uuid`` and ``iface-status``,
+written in the same transaction as the port. ovn-controller claims it for
+its chassis from that alone and reports the port up (Neutron then sends
+network-vif-plugged); ODL's southbound finds it the same way and pushes
+flows. Neither needs the bridge's NORMAL action nor a controller connection
+at plug time: br-int is in secure fail mode under both, and nothing here
+installs or expects a flow. tests/functional/test_sdn_ovn.py and
+test_sdn_odl.py check this against a real OVN and a secure-mode OpenFlow 1.3
+br-int with an unreachable controller.
 """
 
 from nova.network import model
