@@ -305,7 +305,7 @@ def bad_not_in_glance(api, glance, context):
 
 
 @pytest.mark.parametrize('make, error, message', [
-    (bad_wrong_container_format, exception.InstanceDeployFailure,
+    (bad_wrong_container_format, exception.ImageUnacceptable,
      'container_format bare'),
     (bad_not_a_tarball, exception.ImageUnacceptable,
      'not a docker-save tarball'),

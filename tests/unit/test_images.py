@@ -28,7 +28,7 @@ def test_expected_digest_prefers_glance_multihash(image, expected):
 @pytest.mark.parametrize('fields', [{'container_format': 'bare'}, {}])
 def test_only_docker_images_are_accepted(fields):
     image_meta = objects.ImageMeta(id=IMAGE_ID, **fields)
-    with pytest.raises(exception.InstanceDeployFailure) as e:
+    with pytest.raises(exception.ImageUnacceptable) as e:
         images.check_container_format(image_meta)
     assert IMAGE_ID in str(e.value)
     assert 'container_format %s' % fields.get('container_format', '(none)') \

@@ -55,16 +55,20 @@ def glance_reference(image_id):
 
 
 def check_container_format(image_meta):
+    """Refuse anything but a docker-save image with ImageUnacceptable: nova
+    then aborts the build with this message as the server's fault, instead
+    of rescheduling it to other hosts that would refuse it too."""
     container_format = image_meta.obj_attr_is_set('container_format') and \
         image_meta.container_format
     if container_format != CONTAINER_FORMAT:
-        raise exception.InstanceDeployFailure(
-            reason=_('image %(image)s has container_format %(format)s; the '
-                     'Docker driver boots only container_format=docker '
-                     'images ("docker save IMAGE | openstack image create '
-                     '--container-format docker --disk-format raw NAME")')
-            % {'image': image_meta.id if image_meta.obj_attr_is_set('id')
-               else '(unknown)', 'format': container_format or '(none)'})
+        raise exception.ImageUnacceptable(
+            image_id=image_meta.id if image_meta.obj_attr_is_set('id')
+            else '(unknown)',
+            # Short: nova keeps 255 characters of a fault message.
+            reason=_('container_format %(format)s; the Docker driver boots '
+                     'only "docker save" images uploaded with '
+                     '--container-format docker')
+            % {'format': container_format or '(none)'})
 
 
 def local_reference(docker_client, image_meta):
