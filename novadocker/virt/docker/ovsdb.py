@@ -7,6 +7,7 @@ OVSDB socket is root's.
 """
 
 import threading
+import time
 
 from nova import exception
 from oslo_log import log as logging
@@ -20,6 +21,7 @@ LOG = logging.getLogger(__name__)
 
 _TABLES = ('Open_vSwitch', 'Bridge', 'Port', 'Interface')
 _APIS = {}
+OFPORT_POLL_INTERVAL = 0.002
 _APIS_LOCK = threading.Lock()
 
 
@@ -35,6 +37,29 @@ class _OvsdbApi(impl_idl.OvsdbIdl):
     @ovsdb_connection.setter
     def ovsdb_connection(self, connection):
         self._ovsdb_connection = connection
+
+    def create_transaction(self, check_error=False, log_errors=True,
+                           **kwargs):
+        return _CommittedTransaction(self, self.ovsdb_connection,
+                                     check_error=check_error,
+                                     log_errors=log_errors)
+
+
+class _CommittedTransaction(impl_idl.OvsVsctlTransaction):
+    """An ovs-vsctl transaction that ends when the database has committed
+    it, like ``ovs-vsctl --no-wait``.
+
+    The schema's default also waits until ovs-vswitchd has applied it, and
+    does so inside ovsdbapp's single connection thread: every port change
+    of every concurrent spawn would queue behind that wait. add_port waits
+    for its own port's ofport instead, in its caller's thread.
+    """
+
+    def pre_commit(self, txn):
+        txn.expected_ifaces = set()
+
+    def do_post_commit(self, txn):
+        pass
 
 
 def _api(connection, timeout):
@@ -64,6 +89,17 @@ def _ofport(api, port):
     return value
 
 
+def _wait_for_ofport(api, port, timeout):
+    """The port's OpenFlow number once ovs-vswitchd took the device (> 0)
+    or refused it (-1); None if it did neither within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ofport = _ofport(api, port)
+        if ofport is not None or time.monotonic() > deadline:
+            return ofport
+        time.sleep(OFPORT_POLL_INTERVAL)
+
+
 @privsep.sys_admin_pctxt.entrypoint
 def add_port(connection, timeout, bridge, port, external_ids):
     """Add ``port`` to ``bridge`` with its external_ids in one transaction,
@@ -84,7 +120,7 @@ def add_port(connection, timeout, bridge, port, external_ids):
         txn.add(api.add_port(bridge, port, may_exist=True))
         txn.add(api.db_set('Interface', port,
                            ('external_ids', external_ids)))
-    ofport = _ofport(api, port)
+    ofport = _wait_for_ofport(api, port, timeout)
     if not ofport or ofport < 0:
         if is_new:
             api.del_port(port, if_exists=True).execute(check_error=True)
