@@ -307,10 +307,15 @@ def test_host_resources(docker_driver):
     assert inventory[orc.DISK_GB]['total'] == resources['local_gb']
 
 
-def test_periodic_queries_cost_one_api_call(docker_driver):
-    instances = [factories.instance() for _ in range(3)]
+def spawn_many(drv, count):
+    instances = [factories.instance() for _ in range(count)]
     for instance in instances:
-        spawn(docker_driver, instance)
+        spawn(drv, instance)
+    return instances
+
+
+def test_periodic_queries_cost_one_api_call(docker_driver):
+    instances = spawn_many(docker_driver, 3)
     api = docker_driver.docker.api
     with mock.patch.object(api, 'send', wraps=api.send) as send:
         docker_driver.list_instances()
@@ -353,9 +358,7 @@ def test_containers_outside_nova_with_copied_labels_are_not_instances(
 
 
 def test_power_state_sync_of_many_instances_costs_one_call(docker_driver):
-    instances = [factories.instance() for _ in range(5)]
-    for instance in instances:
-        spawn(docker_driver, instance)
+    instances = spawn_many(docker_driver, 5)
     api = docker_driver.docker.api
     with mock.patch.object(api, 'send', wraps=api.send) as send:
         states = [docker_driver.get_info(i).state for i in instances]
