@@ -129,10 +129,6 @@ class DockerClient:
         with translated_errors('engine info'):
             return self.api.info()
 
-    def version(self):
-        with translated_errors('engine version'):
-            return self.api.version()
-
     def list_containers(self):
         """Every container of this driver, running or not: one API call.
 

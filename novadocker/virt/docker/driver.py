@@ -41,6 +41,8 @@ MAX_CONSOLE_BYTES = 100 * units.Ki
 CONSOLE_TAIL_LINES = 5000
 BOOT_FAILURE_TAIL_LINES = 10
 
+# States in which the container's processes exist (paused: frozen).
+LIVE_STATES = ('running', 'paused')
 _POWER_STATES = {
     'running': power_state.RUNNING,
     'paused': power_state.PAUSED,
@@ -105,7 +107,7 @@ class DockerDriver(driver.ComputeDriver):
         self.docker.ping()
         containers = self.docker.list_containers()
         stopped = [c['Id'] for c in containers
-                   if c['State'] not in ('running', 'paused')]
+                   if c['State'] not in LIVE_STATES]
         self.network.release_namespaces(stopped)
         LOG.info('Docker engine at %(url)s: %(total)d instance containers, '
                  '%(stopped)d not running',
@@ -145,7 +147,7 @@ class DockerDriver(driver.ComputeDriver):
         memory_total, memory_used = hostinfo.memory_mb()
         disk_total, disk_used, disk_free = self._disk_gb(info)
         running = [c for c in self.docker.list_containers()
-                   if c['State'] in ('running', 'paused')]
+                   if c['State'] in LIVE_STATES]
         vcpus_used = sum(int(c['Labels'].get(client.LABEL_VCPUS, 0))
                          for c in running)
         version = info['ServerVersion'].split('+')[0].split('-')[0]
@@ -294,8 +296,8 @@ class DockerDriver(driver.ComputeDriver):
         """Stop the container (SIGKILL after ``timeout`` s) and unplug its
         ports: the namespace they lived in dies with the process."""
         attrs = self.docker.find(instance)
-        if attrs and attrs['State']['Status'] in ('running', 'paused',
-                                                  'restarting'):
+        if attrs and attrs['State']['Status'] in LIVE_STATES + (
+                'restarting',):
             self.docker.stop(instance, timeout)
         self.network.detach_all(instance, attrs and attrs['Id'],
                                 network_info)
@@ -403,7 +405,7 @@ class DockerDriver(driver.ComputeDriver):
         its network info at its next start."""
         with self._lock(instance):
             attrs = self.docker.inspect(instance)
-            if attrs['State']['Status'] in ('running', 'paused'):
+            if attrs['State']['Status'] in LIVE_STATES:
                 self.network.attach(instance, attrs['Id'],
                                     attrs['State']['Pid'], vif)
 
