@@ -1,5 +1,9 @@
 """The pure parts of the Glance image handler."""
 
+import errno
+import hashlib
+
+from glanceclient.common import utils as glanceclient_utils
 from nova import exception
 from nova import objects
 import pytest
@@ -62,3 +66,37 @@ def test_long_transfers_log_their_progress(caplog):
         'Loading image x from Glance: 1 of 2 MB',
         'Loading image x from Glance: 2 of 2 MB']
     assert caplog.records[0].getMessage().endswith(' MB/s')
+
+
+def test_glanceclient_checksum_errors_mean_corrupt_data():
+    data = b'x' * 1000
+    chunks = glanceclient_utils.serious_integrity_iter(
+        [data], hashlib.sha512(), '0' * 128)
+    got = []
+    with pytest.raises(imagestream.Corrupt) as e:
+        for chunk in imagestream.Transfer(
+                images._checked_by_glanceclient(chunks), size=len(data)):
+            got.append(chunk)
+    assert 'does not match the checksum' in str(e.value)
+    assert 'expected ' + '0' * 128 in str(e.value)
+    assert got == []  # the last chunk is held back until the check
+
+
+def test_other_read_errors_from_glance_stay_failed_reads():
+    def broken():
+        yield b'x'
+        raise OSError(errno.EPIPE, 'Broken pipe')
+    with pytest.raises(imagestream.Truncated) as e:
+        b''.join(imagestream.Transfer(images._checked_by_glanceclient(
+            broken())))
+    assert 'Broken pipe' in str(e.value)
+
+
+def test_a_checksum_error_on_data_that_ended_early_is_the_early_end():
+    data = b'x' * 1000
+    chunks = glanceclient_utils.serious_integrity_iter(
+        [data[:600]], hashlib.sha512(), hashlib.sha512(data).hexdigest())
+    with pytest.raises(imagestream.Truncated) as e:
+        b''.join(imagestream.Transfer(images._checked_by_glanceclient(chunks),
+                                      size=len(data)))
+    assert 'the data ended after 600 of 1000 bytes' in str(e.value)

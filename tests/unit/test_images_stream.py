@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 
 import pytest
 
@@ -249,3 +250,39 @@ def test_chunk_reader_read_all_keeps_the_partial_chunk():
     reader = imagestream.ChunkReader([b'abc', b'def'])
     assert reader.read(1) == b'a'
     assert reader.read() == b'bcdef'
+
+
+def test_prefetched_chunks_arrive_in_order_and_complete():
+    data = docker_save()
+    source = imagestream.DockerSaveTarball(chunked(data, 100))
+    assert consume(imagestream.Prefetched(source, depth=2)) == (data, None)
+
+
+def test_prefetched_source_failure_reaches_the_consumer_in_place():
+    data = docker_save()
+    got, error = consume(imagestream.Prefetched(imagestream.Transfer(
+        chunked(data, 100), algorithm='sha512', digest=sha512(b'other'))))
+    assert isinstance(error, imagestream.Corrupt)
+    assert 'checksum mismatch' in str(error)
+    assert got == b''.join(chunked(data, 100)[:-1])
+
+
+def test_prefetched_consumer_that_stops_closes_the_source():
+    closed = threading.Event()
+    pulled = []
+
+    def endless():
+        try:
+            while True:
+                pulled.append(1)
+                yield b'x'
+        finally:
+            closed.set()
+    stream = iter(imagestream.Prefetched(endless(), depth=3))
+    assert next(stream) == b'x'
+    stream.close()
+    # close() returns once the source is closed: it is read no further.
+    assert closed.is_set()
+    assert len(pulled) <= 1 + 3 + 1
+    assert not [t for t in threading.enumerate()
+                if t.name == 'image-stream']

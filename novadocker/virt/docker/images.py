@@ -17,6 +17,7 @@ snapshots a crash left behind) once nothing has used it for
 ``[image_cache] remove_unused_original_minimum_age_seconds``.
 """
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -46,6 +47,8 @@ CONTAINER_FORMAT = 'docker'
 DISK_FORMAT = 'raw'
 CHUNK_SIZE = 1 << 20
 LOADED_ID = 'Loaded image ID: '
+# How glanceclient's checksum mismatch errors begin.
+GLANCECLIENT_CORRUPT = 'Corrupt image download'
 MB = imagestream.MB
 
 
@@ -154,16 +157,21 @@ def _reporter(action, instance):
 def _load(docker_client, context, image_id, instance):
     image_api = glance.API()
     image = image_api.get(context, image_id)
-    origin, chunks = _open(image_api, context, image_id)
     algorithm, digest = expected_digest(image)
     if algorithm is None:
         LOG.warning('Glance image %s has no checksum: it is loaded '
                     'unverified.', image_id, instance=instance)
+    origin, chunks, verified_at_source = _open(image_api, context, image_id)
+    if verified_at_source:
+        algorithm = digest = None
     transfer = imagestream.Transfer(
         chunks, size=image.get('size') or None, algorithm=algorithm,
         digest=digest, report=_reporter(
             'Loading image %s from %s' % (image_id, origin), instance))
-    tarball = imagestream.DockerSaveTarball(transfer, strip_repo_tags=True)
+    # Reading and hashing in a thread of their own, while this one parses
+    # and sends: the two halves of the work overlap.
+    tarball = imagestream.DockerSaveTarball(imagestream.Prefetched(transfer),
+                                            strip_repo_tags=True)
     try:
         loaded = _docker_load(docker_client, image_id, tarball)
     except imagestream.Corrupt as e:
@@ -186,12 +194,12 @@ def _load(docker_client, context, image_id, instance):
 
 
 def _open(image_api, context, image_id):
-    """(where from, chunks) of the image data: the shared directory's copy
-    if there is one, else Glance."""
+    """(where from, chunks, whether the source verifies the checksum): the
+    shared directory's copy if there is one, else Glance's data."""
     if CONF.docker.shared_directory:
         path = os.path.join(CONF.docker.shared_directory, image_id)
         if os.path.isfile(path):
-            return path, _file_chunks(path)
+            return path, _file_chunks(path), False
     chunks = image_api.download(context, image_id)
     if chunks is None:
         # nova's download() reads the data itself, returning nothing, when
@@ -200,7 +208,28 @@ def _open(image_api, context, image_id):
             reason=_('image %s cannot be streamed into the engine while '
                      '[glance] verify_glance_signatures is enabled')
             % image_id)
-    return 'Glance', chunks
+    return 'Glance', _checked_by_glanceclient(chunks), True
+
+
+def _checked_by_glanceclient(chunks):
+    """Glance's data, whose checksum glanceclient verifies.
+
+    nova's download() streams through glanceclient's data() with
+    do_checksum, which hashes the data (os_hash_algo, else the md5
+    checksum) as it passes and raises IOError(EPIPE, "Corrupt image
+    download...") after the last chunk on a mismatch. Hashing it a second
+    time would cost a CPU second per GB the engine needs too; that error
+    is made a :class:`imagestream.Corrupt` instead of a failed read.
+    """
+    try:
+        yield from chunks
+    except OSError as e:
+        if (e.errno == errno.EPIPE and (e.strerror or '').startswith(
+                GLANCECLIENT_CORRUPT)):
+            raise imagestream.Corrupt(
+                _('the data does not match the checksum the image service '
+                  'recorded (%s)') % e.strerror) from e
+        raise
 
 
 def _file_chunks(path):
@@ -279,7 +308,7 @@ def _upload(docker_client, context, image_api, instance, image, image_id,
         saved = docker_client.api.get_image(image, chunk_size=CHUNK_SIZE)
     transfer = imagestream.Transfer(saved, report=_reporter(
         'Uploading snapshot %s' % image_id, instance))
-    tarball = imagestream.DockerSaveTarball(transfer)
+    tarball = imagestream.DockerSaveTarball(imagestream.Prefetched(transfer))
     try:
         spool_directory = CONF.docker.snapshots_directory
         if spool_directory:

@@ -13,7 +13,9 @@ Pure Python, no Docker and no Glance: tested on its own.
 import hashlib
 import json
 import posixpath
+import queue
 import tarfile
+import threading
 import time
 
 MB = 10 ** 6
@@ -56,7 +58,8 @@ def _release_after(pieces, check):
 
 class Transfer:
     """Chunks from a source, counted, hashed and checked against what the
-    sender recorded; a failing source becomes :class:`Truncated`.
+    sender recorded; a failing source becomes :class:`Truncated` (unless it
+    raised a :class:`StreamError` of its own).
 
     ``report(transfer)`` is called every ``interval`` seconds while bytes
     flow, so long transfers show progress.
@@ -99,6 +102,11 @@ class Transfer:
                 chunk = next(chunks)
             except StopIteration:
                 break
+            except StreamError:
+                # A source's own check failing on data that ended early:
+                # the early end is the cause, and trying again may help.
+                self._check_size_reached()
+                raise
             except Exception as e:
                 raise Truncated('reading failed after %s: %s'
                                 % (self._amount(), e)) from e
@@ -117,9 +125,12 @@ class Transfer:
             return '%d of %d bytes' % (self.done, self.size)
         return '%d bytes' % self.done
 
-    def _check(self):
+    def _check_size_reached(self):
         if self.size is not None and self.done < self.size:
             raise Truncated('the data ended after %s' % self._amount())
+
+    def _check(self):
+        self._check_size_reached()
         if self.size is not None and self.done > self.size:
             raise Corrupt('%d bytes received, more than the %d recorded'
                           % (self.done, self.size))
@@ -322,6 +333,68 @@ class DockerSaveTarball:
                           'end-of-archive marker: incomplete' % self._offset)
         if self.image is None:
             raise Corrupt('no manifest.json: not a docker-save tarball')
+
+
+class Prefetched:
+    """Chunks a thread of their own pulls from ``chunks``, at most ``depth``
+    ahead of the consumer.
+
+    The source side of a transfer (reading from one end, and the hashing
+    and checks on the way) then works while the consumer writes earlier
+    chunks to the other end, instead of the two taking turns; hashlib and
+    socket I/O release the GIL, so on a machine with a spare core a check
+    costs no time. A failure of the source reaches the consumer where it
+    happened; a consumer that stops early stops and closes the source
+    before it goes on.
+    """
+
+    _CHUNK, _END, _FAILED = range(3)
+
+    def __init__(self, chunks, depth=8):
+        self._chunks = chunks
+        self._depth = depth
+
+    def __iter__(self):
+        pipe = queue.Queue(self._depth)
+        stop = threading.Event()
+        producer = threading.Thread(target=self._produce, args=(pipe, stop),
+                                    name='image-stream', daemon=True)
+        producer.start()
+        try:
+            while True:
+                kind, item = pipe.get()
+                if kind == self._END:
+                    return
+                if kind == self._FAILED:
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            producer.join()
+
+    def _produce(self, pipe, stop):
+        def put(kind, item):
+            """False once the consumer has stopped listening."""
+            while not stop.is_set():
+                try:
+                    pipe.put((kind, item), timeout=0.1)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        chunks = iter(self._chunks)
+        try:
+            for chunk in chunks:
+                if not put(self._CHUNK, chunk):
+                    return
+            put(self._END, None)
+        except Exception as e:
+            put(self._FAILED, e)
+        finally:
+            close = getattr(chunks, 'close', None)
+            if close is not None:
+                close()
 
 
 class ChunkReader:
