@@ -94,6 +94,21 @@ def measured(operation):
     return seconds, (_proc_status_kib('VmHWM') - before) / 1024
 
 
+def alternated(operations, run_one, iterations):
+    """{operation: run_one(operation)} for each of ``iterations`` rounds.
+
+    A first round warms up and is not kept: the engine's first export or
+    load of an image is faster than any later one, which would favour
+    whichever runs first. The order reverses every round for the same
+    reason.
+    """
+    for round_number in range(iterations + 1):
+        order = operations[::-1] if round_number % 2 else operations
+        timings = {operation: run_one(operation) for operation in order}
+        if round_number:
+            yield timings
+
+
 def remove_loaded(api, image_ids):
     """Remove every tag of the benchmark image: the next load is a full one.
     """
@@ -128,18 +143,19 @@ def run(engine, workdir, size_mb, iterations):
                         'name': 'bench', 'container_format': 'docker',
                         'disk_format': 'raw'}, data=data))
         image_ids = [meta.id for meta in image_metas.values()]
-        for _ in range(iterations):
+
+        def load(operation):
             remove_loaded(api, image_ids)
-            cli_seconds = measured(
-                lambda: cli(engine, 'load', '-i', tarball))[0]
-            for operation, image_meta in image_metas.items():
+            if operation == 'cli':
+                return measured(lambda: cli(engine, 'load', '-i', tarball))
+            return measured(lambda: images.ensure(
+                docker_client, context, image_metas[operation]))
+        for timings in alternated(('cli',) + LOADS, load, iterations):
+            for operation in LOADS:
                 driver, cli_times, memory = results[operation]
-                remove_loaded(api, image_ids)
-                seconds, growth = measured(lambda: images.ensure(
-                    docker_client, context, image_meta))
-                driver.append(seconds)
-                cli_times.append(cli_seconds)
-                memory.append(growth)
+                driver.append(timings[operation][0])
+                memory.append(timings[operation][1])
+                cli_times.append(timings['cli'][0])
 
         instance = objects.Instance(uuid=str(uuid.uuid4()), project_id='p',
                                     os_type=None)
@@ -147,24 +163,30 @@ def run(engine, workdir, size_mb, iterations):
         api.create_container(images.ensure(
             docker_client, context, image_metas['load']), name=name)
         api.start(name)
-        try:
-            for _ in range(iterations):
-                driver, cli_times, memory = results['save']
+
+        def save(operation):
+            if operation == 'cli':
                 saved = os.path.join(workdir, 'saved.tar')
 
                 def commit_and_save():
                     committed = cli(engine, 'commit', name)
                     cli(engine, 'save', '-o', saved, committed)
                     cli(engine, 'rmi', committed)
-                cli_times.append(measured(commit_and_save)[0])
+                timing = measured(commit_and_save)
                 os.unlink(saved)
-                snapshot = glance.create(context, {'name': 'snap'})
-                seconds, growth = measured(lambda: images.snapshot(
-                    docker_client, context, instance, snapshot['id'],
-                    lambda **kw: None))
-                driver.append(seconds)
-                memory.append(growth)
-                glance.delete(context, snapshot['id'])
+                return timing
+            snapshot = glance.create(context, {'name': 'snap'})
+            timing = measured(lambda: images.snapshot(
+                docker_client, context, instance, snapshot['id'],
+                lambda **kw: None))
+            glance.delete(context, snapshot['id'])
+            return timing
+        try:
+            for timings in alternated(('cli', 'driver'), save, iterations):
+                driver, cli_times, memory = results['save']
+                driver.append(timings['driver'][0])
+                memory.append(timings['driver'][1])
+                cli_times.append(timings['cli'][0])
         finally:
             api.remove_container(name, force=True)
     return size, results
