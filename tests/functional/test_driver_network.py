@@ -16,9 +16,11 @@ import pytest
 
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import addressing
+from novadocker.virt.docker import client
 from novadocker.virt.docker import driver
 from novadocker.virt.docker import images
 from tests.fixtures import engine as engine_fixture
+from tests.fixtures import faults
 from tests.fixtures import netinfo
 from tests.fixtures.network import ip_json
 from tests.unit import factories
@@ -174,3 +176,46 @@ def test_a_port_without_addresses_is_plugged_bare(docker_driver, host):
     assert [a for a in links['eth0']['addr_info']
             if a['family'] == 'inet'] == []
     docker_driver.destroy(None, instance, network_info)
+
+
+def test_a_process_that_exits_at_once_fails_the_spawn_naming_its_exit(
+        docker_driver, host):
+    """The namespace dies with the process, often before its ports are
+    plugged: the error names the exit, not the namespace."""
+    instance = factories.instance()
+    meta = objects.ImageMeta.from_dict({
+        'id': IMAGE_ID, 'container_format': 'docker',
+        'properties': {'os_command_line': "sh -c 'echo bye >&2; exit 3'"}})
+    for _ in range(5):  # the exit races the plug: either way, same error
+        with pytest.raises(exception.InstanceDeployFailure,
+                           match='exited during boot with code 3; its last '
+                                 'output: bye'):
+            docker_driver.spawn(
+                None, instance, meta, [], None, {},
+                network_info=network_model.NetworkInfo(
+                    [netinfo.simple_vif('10.20.0.11')]))
+        assert not docker_driver.instance_exists(instance)
+
+
+def test_a_lost_answer_to_remove_leaves_no_network_behind(
+        docker_driver, host):
+    """The engine removed the container but its answer was lost: destroy
+    fails, yet the ports and the netns link (named after a container id
+    that a retry can no longer learn) are gone with it."""
+    vif = netinfo.simple_vif('10.20.0.12')
+    network_info = network_model.NetworkInfo([vif])
+    instance = spawn(docker_driver, network_info)
+    cid = container_id(docker_driver, instance)
+    engine_requests = faults.EngineRequests(docker_driver.docker.api)
+    engine_requests.arm(faults.lost_response, faults.request_to(
+        'nova-' + instance.uuid))
+    try:
+        with pytest.raises(client.DockerUnavailable):
+            docker_driver.destroy(None, instance, network_info)
+    finally:
+        engine_requests.close()
+    assert engine_requests.fired_on.startswith('DELETE ')
+    assert not docker_driver.instance_exists(instance)
+    assert cid not in pyroute2_netns.listnetns()
+    assert host.ports('br-int') == set()
+    docker_driver.destroy(None, instance, network_info)  # Nova's retry

@@ -57,6 +57,20 @@ def test_uptime_reads_like_uptime(fake_root):
         ' up 1 day,  2:03,  load average: 0.10, 0.20, 0.30')
 
 
+@pytest.mark.parametrize('stat, ended', [
+    ('42 (sleep) S 1 42 42 0 -1 4194560 150 0', False),
+    # Exiting (PF_EXITING) in uninterruptible sleep: namespaces released.
+    ('42 (true) D 1 42 42 0 -1 4194572 150 0', True),
+    ('42 (a) Z (b) Z 1 42 42 0 -1 4194560 150 0', True),
+    (None, True),
+], ids=['running', 'exiting', 'zombie-with-odd-name', 'gone'])
+def test_process_ended(fake_root, stat, ended):
+    proc, _ = fake_root
+    if stat is not None:
+        write(proc / '42' / 'stat', stat + '\n')
+    assert hostinfo.process_ended(42) is ended
+
+
 def test_container_usage_cgroup_v1(fake_root):
     proc, cgroup = fake_root
     write(proc / '42' / 'cgroup',

@@ -202,6 +202,21 @@ class DockerClient:
                              '%d s') % STATE_SETTLE_TIMEOUT)
             time.sleep(0.01)
 
+    def wait_for_exit(self, instance):
+        """The container's ``State`` once the engine reports it stopped, for
+        a container whose process is known to have ended (the engine
+        learns of that a moment later); as it is after
+        STATE_SETTLE_TIMEOUT s."""
+        name = container_name(instance.uuid)
+        deadline = time.monotonic() + STATE_SETTLE_TIMEOUT
+        with translated_errors('inspecting ' + name, instance):
+            while True:
+                state = self.api.inspect_container(name)['State']
+                if (state['Status'] != 'running' or
+                        time.monotonic() > deadline):
+                    return state
+                time.sleep(0.01)
+
     def remove(self, instance):
         """Remove the container, running or not; absent is not an error."""
         name = container_name(instance.uuid)

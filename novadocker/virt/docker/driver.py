@@ -246,10 +246,14 @@ class DockerDriver(driver.ComputeDriver):
 
     def _check_still_running(self, instance):
         """A process that ended during the boot failed it: say how (exit
-        code, last output) rather than report an instance that is down."""
+        code, last output) rather than report an instance that is down.
+        The engine still says "running" for a moment after the process
+        ended: the process itself is asked too."""
         state = self.docker.inspect(instance)['State']
         if state['Status'] == 'running':
-            return
+            if not hostinfo.process_ended(state['Pid']):
+                return
+            state = self.docker.wait_for_exit(instance)
         output = self.docker.logs(instance, BOOT_FAILURE_TAIL_LINES)
         raise exception.InstanceDeployFailure(
             reason=_('the container exited during boot with code '
@@ -282,8 +286,15 @@ class DockerDriver(driver.ComputeDriver):
                     error_callback=self._neutron_failed):
                 self.docker.start(instance)
                 attrs = self.docker.inspect(instance)
-                self.network.attach_all(instance, attrs['Id'],
-                                        attrs['State']['Pid'], network_info)
+                try:
+                    self.network.attach_all(instance, attrs['Id'],
+                                            attrs['State']['Pid'],
+                                            network_info)
+                except exception.VirtualInterfacePlugException:
+                    # A process that ended takes its namespace with it:
+                    # name its exit, not the namespace that vanished.
+                    self._check_still_running(instance)
+                    raise
         except exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
                 self._stop(instance, network_info, timeout=0)
@@ -306,7 +317,15 @@ class DockerDriver(driver.ComputeDriver):
         """Kill and remove the container in one engine call, then unplug
         its ports (the netns link keeps their namespace until then)."""
         attrs = self.docker.find(instance)
-        self.docker.remove(instance)
+        try:
+            self.docker.remove(instance)
+        except Exception:
+            # The engine may have removed it all the same (its answer was
+            # lost): unplug now, while the container id that names the
+            # netns link is known; a retry would not find it.
+            with excutils.save_and_reraise_exception():
+                self.network.detach_all(instance, attrs and attrs['Id'],
+                                        network_info)
         self.network.detach_all(instance, attrs and attrs['Id'], network_info)
 
     def destroy(self, context, instance, network_info, block_device_info=None,

@@ -15,6 +15,7 @@ from oslo_utils import units
 
 PROC = '/proc'
 CGROUP_ROOT = '/sys/fs/cgroup'
+PF_EXITING = 0x4  # include/linux/sched.h
 
 
 def _read(path):
@@ -98,6 +99,24 @@ def uptime():
                                      hours, minutes)
     return ' %s up %s,  load average: %s' % (
         time.strftime('%H:%M:%S'), up, ', '.join(load))
+
+
+def process_ended(pid):
+    """Whether process ``pid`` has ended or is ending: gone, a zombie not
+    reaped yet, or past the start of its exit (the kernel's PF_EXITING
+    flag), when its namespaces are already released.
+
+    The engine learns of a container's exit from containerd a moment after
+    it happens; until then it still reports the container running.
+    """
+    try:
+        stat = _read(os.path.join(PROC, str(pid), 'stat'))
+    except FileNotFoundError:
+        return True
+    # The fields after the command name, which may hold anything: state,
+    # ppid, pgrp, session, tty_nr, tpgid, flags, ...
+    fields = stat.rpartition(')')[2].split()
+    return fields[0] in ('Z', 'X') or bool(int(fields[6]) & PF_EXITING)
 
 
 def cgroup_dirs(pid):
