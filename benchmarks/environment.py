@@ -48,6 +48,10 @@ def started():
         switch.add_bridge('br-int')
         with ovs_fixture.entered_netns(switch.netns_path):
             CONF.set_override('host_url', engine.url, group='docker')
+            # The benchmarks that turn network_sandbox on; a pause image
+            # cannot be pulled here, and busybox sleep waits as well.
+            CONF.set_override('sandbox_image', engine_fixture.TEST_IMAGE,
+                              group='docker')
             CONF.set_override('ovsdb_connection', switch.connection,
                               group='docker_ovs')
             drv = driver.DockerDriver(fake.FakeVirtAPI())

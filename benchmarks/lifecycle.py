@@ -7,7 +7,11 @@ run and interleaved so that machine noise hits both alike.
 - destroy (stop, unplug, remove) vs ``rm -f`` + deleting a veth
   (<= 1.2x);
 - 10 concurrent spawns: throughput >= 0.9x of 10 concurrent bare
-  create + start.
+  create + start;
+- with ``[docker] network_sandbox`` (opt-in), what the network from the
+  first instruction costs and saves: spawn vs bare create + start (<= 2x:
+  it is two containers' work), and a hard reboot vs the same reboot without
+  a sandbox (<= 1x: the ports stay plugged).
 """
 
 import concurrent.futures
@@ -18,6 +22,7 @@ from nova import objects
 from pyroute2 import IPRoute
 
 from benchmarks import report
+from novadocker import conf as nd_conf
 from tests.fixtures import engine as engine_fixture
 from tests.fixtures import netinfo
 from tests.unit import factories
@@ -68,6 +73,19 @@ class Lifecycle:
                               network_info=network_info)
         return _ms(started), (instance, network_info)
 
+    def sandboxed_spawn(self):
+        nd_conf.CONF.set_override('network_sandbox', True, group='docker')
+        try:
+            return self.driver_spawn()
+        finally:
+            nd_conf.CONF.clear_override('network_sandbox', group='docker')
+
+    def driver_reboot(self, spawned):
+        instance, network_info = spawned
+        started = time.perf_counter()
+        self.env.driver.reboot(None, instance, network_info, 'HARD')
+        return _ms(started)
+
     def driver_destroy(self, spawned):
         instance, network_info = spawned
         started = time.perf_counter()
@@ -101,6 +119,18 @@ def run(env, runs, rounds):
         spawn['driver'].append(elapsed)
         destroy['bare'].append(bench.bare_destroy(cid))
         destroy['driver'].append(bench.driver_destroy(spawned))
+    sandboxed = {'spawn': [], 'reboot': [], 'bare': [], 'plain reboot': []}
+    for _ in range(runs):
+        elapsed, cid = bench.bare_spawn()
+        sandboxed['bare'].append(elapsed)
+        bench.bare_remove(cid)
+        elapsed, spawned = bench.sandboxed_spawn()
+        sandboxed['spawn'].append(elapsed)
+        sandboxed['reboot'].append(bench.driver_reboot(spawned))
+        bench.driver_destroy(spawned)
+        spawned = bench.driver_spawn()[1]
+        sandboxed['plain reboot'].append(bench.driver_reboot(spawned))
+        bench.driver_destroy(spawned)
     together = {'driver': [], 'bare': []}
     for _ in range(rounds):
         together['bare'].append(bench.concurrent(bench.bare_spawn,
@@ -114,4 +144,9 @@ def run(env, runs, rounds):
                       destroy['driver'], destroy['bare'], 'ratio<=', 1.2),
         report.Figure('%d concurrent spawns' % CONCURRENT, 'spawns/s',
                       together['driver'], together['bare'], 'ratio>=', 0.9),
+        report.Figure('spawn, network_sandbox (vs create+start)', 'ms',
+                      sandboxed['spawn'], sandboxed['bare'], 'ratio<=', 2.0),
+        report.Figure('hard reboot, network_sandbox (vs without)', 'ms',
+                      sandboxed['reboot'], sandboxed['plain reboot'],
+                      'ratio<=', 1.0),
     ]

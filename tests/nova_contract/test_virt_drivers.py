@@ -84,8 +84,9 @@ class DockerDriverContractTestCase(novatest.PytestCompatible,
                                     test_utils.get_test_network_info())
 
     def _check_nothing_leaked(self, netns_before):
-        self.assertEqual([], self.api.containers(
-            all=True, filters={'label': client.LABEL_UUID}))
+        for label in (client.LABEL_UUID, client.LABEL_SANDBOX):
+            self.assertEqual([], self.api.containers(
+                all=True, filters={'label': label}))
         self.assertEqual(set(), self.switch.ports(conftest.SUITE_BRIDGE))
         self.assertEqual(netns_before, set(pyroute2_netns.listnetns()))
 
@@ -98,3 +99,12 @@ class DockerDriverContractTestCase(novatest.PytestCompatible,
         self.assertRaises(NotImplementedError, self.connection.live_migration,
                           self.ctxt, instance_ref, 'otherhost',
                           None, None)
+
+
+class DockerDriverSandboxContractTestCase(DockerDriverContractTestCase):
+    """The same suite with every instance in a network sandbox."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(network_sandbox=True,
+                   sandbox_image=engine_fixture.TEST_IMAGE, group='docker')

@@ -121,3 +121,28 @@ def test_build_puts_the_pieces_together():
     assert host['mem_limit'] == '%dm' % instance.flavor.memory_mb
     assert host['security_opt'] == ['no-new-privileges']
     assert host['cap_drop'] == conf.cap_drop
+
+
+def test_a_container_joining_a_sandbox_leaves_it_the_network_identity():
+    conf = cfg.CONF.docker
+    instance = factories.instance(hostname='web')
+    create, host = spec.build(instance, _image(), factories.network_info(),
+                              conf, network_holder='nova-sandbox-x')
+    # The engine refuses a hostname, DNS or hosts entries beside a
+    # container network mode: they come from the sandbox.
+    assert 'hostname' not in create
+    assert not {'dns', 'extra_hosts'} & set(host)
+    assert host['network_mode'] == 'container:nova-sandbox-x'
+    assert host['mem_limit'] == '%dm' % instance.flavor.memory_mb
+
+    create, host = spec.build_sandbox(instance, factories.network_info(),
+                                      conf)
+    assert create == {'hostname': 'web',
+                      'labels': {client.LABEL_SANDBOX: instance.uuid}}
+    assert host['network_mode'] == 'none'
+    assert host['extra_hosts'] == {'web': '10.0.0.5'}
+    assert host['dns'] == ['10.0.0.2', '10.0.0.3', '2001:db8::2']
+    assert host['read_only'] is True
+    assert host['pids_limit'] == spec.SANDBOX_LIMITS['pids_limit']
+    assert host['privileged'] is False
+    assert host['security_opt'] == ['no-new-privileges']

@@ -36,7 +36,8 @@ def make_driver():
         drv = driver.DockerDriver(virtapi)
         drv.docker = mock.Mock()
         drv.docker.inspect.return_value = drv.docker.find.return_value = {
-            'Id': 'c1', 'State': {'Pid': 42, 'Status': 'running'}}
+            'Id': 'c1', 'State': {'Pid': 42, 'Status': 'running'},
+            'HostConfig': {'NetworkMode': 'none'}}
         drv.network = mock.Mock()
         return drv
     yield make

@@ -28,6 +28,9 @@ LABEL_UUID = LABEL_PREFIX + 'instance.uuid'
 LABEL_NAME = LABEL_PREFIX + 'instance.name'
 LABEL_PROJECT = LABEL_PREFIX + 'project.id'
 LABEL_VCPUS = LABEL_PREFIX + 'flavor.vcpus'
+# Only on network sandboxes: never listed as instances.
+LABEL_SANDBOX = LABEL_PREFIX + 'sandbox.instance.uuid'
+SANDBOX_PREFIX = 'nova-sandbox-'
 STATE_SETTLE_TIMEOUT = 10
 STATE_SNAPSHOT_MAX_AGE = 5
 
@@ -45,6 +48,12 @@ class DockerAPIError(exception.NovaException):
 
 def container_name(instance_uuid):
     return NAME_PREFIX + instance_uuid
+
+
+def sandbox_name(instance_uuid):
+    """The instance's network sandbox container (``[docker]
+    network_sandbox``)."""
+    return SANDBOX_PREFIX + instance_uuid
 
 
 def _tls_config():
@@ -130,48 +139,58 @@ class DockerClient:
             return self.api.info()
 
     def list_containers(self):
-        """Every container of this driver, running or not: one API call.
+        """Every instance container of this driver, running or not: one
+        API call."""
+        return self._labelled(LABEL_UUID, container_name)
+
+    def list_sandboxes(self):
+        """Every network sandbox of this driver, running or not."""
+        return self._labelled(LABEL_SANDBOX, sandbox_name)
+
+    def _labelled(self, label, name_of):
+        """The containers carrying ``label`` and named after its value.
 
         A container started outside Nova from a snapshot inherits the labels
-        (docker commit keeps them); only one named after its uuid label is
-        an instance's.
+        (docker commit keeps them); only one named after its label is the
+        driver's.
         """
         with translated_errors('listing containers'):
             containers = self.api.containers(all=True,
-                                             filters={'label': LABEL_UUID})
+                                             filters={'label': label})
         return [c for c in containers
-                if '/' + container_name(c['Labels'][LABEL_UUID]) in
-                c['Names']]
+                if '/' + name_of(c['Labels'][label]) in c['Names']]
 
-    def inspect(self, instance):
-        """The container of ``instance``; InstanceNotFound if it has none."""
-        name = container_name(instance.uuid)
+    def inspect(self, instance, name=None):
+        """The container of ``instance`` (or the one called ``name``);
+        InstanceNotFound if it has none."""
+        name = name or container_name(instance.uuid)
         with translated_errors('inspecting ' + name, instance):
             return self.api.inspect_container(name)
 
-    def find(self, instance):
+    def find(self, instance, name=None):
         """Like inspect, but None when the instance has no container."""
         try:
-            return self.inspect(instance)
+            return self.inspect(instance, name)
         except exception.InstanceNotFound:
             return None
 
-    def create(self, instance, image, create_kwargs, host_config):
-        name = container_name(instance.uuid)
+    def create(self, instance, image, create_kwargs, host_config,
+               name=None):
+        name = name or container_name(instance.uuid)
         with translated_errors('creating ' + name):
             host_config = self.api.create_host_config(**host_config)
             return self.api.create_container(
                 image, name=name, host_config=host_config,
                 **create_kwargs)['Id']
 
-    def start(self, instance):
-        name = container_name(instance.uuid)
+    def start(self, instance, name=None):
+        name = name or container_name(instance.uuid)
         with translated_errors('starting ' + name, instance):
             self.api.start(name)
 
-    def stop(self, instance, timeout):
+    def stop(self, instance, timeout, name=None):
         """SIGTERM, then SIGKILL after ``timeout`` seconds (0: at once)."""
-        name = container_name(instance.uuid)
+        name = name or container_name(instance.uuid)
         with translated_errors('stopping ' + name, instance):
             self.api.stop(name, timeout=timeout)
 
@@ -217,9 +236,9 @@ class DockerClient:
                     return state
                 time.sleep(0.01)
 
-    def remove(self, instance):
+    def remove(self, instance, name=None):
         """Remove the container, running or not; absent is not an error."""
-        name = container_name(instance.uuid)
+        name = name or container_name(instance.uuid)
         try:
             with translated_errors('removing ' + name, instance):
                 self.api.remove_container(name, force=True, v=True)

@@ -3,6 +3,12 @@
 Each instance is one container named ``nova-<instance uuid>``, labelled with
 the instance's uuid, name and project, so that the periodic tasks find every
 instance in one list call and any single instance in one inspect call.
+
+Its ports live in a network namespace held either by that container itself
+(plugged just after each start, unplugged at each stop) or, with ``[docker]
+network_sandbox``, by a sandbox container ``nova-sandbox-<uuid>`` that the
+instance's container joins: plugged once before the instance's first start,
+kept across its reboots and power cycles, unplugged when it is destroyed.
 This module only maps Nova's operations onto the modules that do the work:
 ``client`` (the engine), ``spec`` (container configuration), ``images``
 (Glance), ``network`` (VIF plugging) and ``hostinfo`` (host and cgroups).
@@ -106,9 +112,15 @@ class DockerDriver(driver.ComputeDriver):
         start following the engine's container events."""
         self.docker.ping()
         containers = self.docker.list_containers()
-        stopped = [c['Id'] for c in containers
+        stopped = [c['Id'] for c in containers + self.docker.list_sandboxes()
                    if c['State'] not in LIVE_STATES]
         self.network.release_namespaces(stopped)
+        if (CONF.docker.network_sandbox and
+                not self.docker.image_exists(CONF.docker.sandbox_image)):
+            LOG.error('[docker] network_sandbox is on but the engine has no '
+                      'image %s ([docker] sandbox_image): spawns will fail '
+                      'until it is pulled or loaded.',
+                      CONF.docker.sandbox_image)
         LOG.info('Docker engine at %(url)s: %(total)d instance containers, '
                  '%(stopped)d not running',
                  {'url': CONF.docker.host_url, 'total': len(containers),
@@ -224,17 +236,29 @@ class DockerDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         image = images.ensure(self.docker, context, image_meta,
                               instance=instance)
+        sandbox = (client.sandbox_name(instance.uuid)
+                   if CONF.docker.network_sandbox else None)
         create_kwargs, host_config = spec.build(
-            instance, image_meta, network_info, CONF.docker)
+            instance, image_meta, network_info, CONF.docker,
+            network_holder=sandbox)
         with self._lock(instance):
-            self.docker.create(instance, image, create_kwargs, host_config)
             try:
+                if sandbox:
+                    self.docker.create(
+                        instance, CONF.docker.sandbox_image,
+                        *spec.build_sandbox(instance, network_info,
+                                            CONF.docker), name=sandbox)
+                self.docker.create(instance, image, create_kwargs,
+                                   host_config)
                 if CONF.docker.inject_key and instance.key_data:
                     self.docker.put_archive(
                         instance, '/', spec.authorized_keys_tar(
                             instance.key_data))
                 if power_on:
-                    self._start_with_network(instance, network_info)
+                    self._start_with_network(
+                        instance, network_info,
+                        sandbox and self.docker.inspect(instance,
+                                                        name=sandbox))
                     self._check_still_running(instance)
             except Exception:
                 with excutils.save_and_reraise_exception():
@@ -276,25 +300,31 @@ class DockerDriver(driver.ComputeDriver):
         if CONF.vif_plugging_is_fatal:
             raise exception.VirtualInterfaceCreateException()
 
-    def _start_with_network(self, instance, network_info):
-        """Start the container and plug its ports into the new namespace,
-        waiting for Neutron's network-vif-plugged events if it sends them."""
+    def _start_with_network(self, instance, network_info, sandbox=None):
+        """Start the container with its ports plugged, waiting for
+        Neutron's network-vif-plugged events if it sends them: into the
+        namespace of its ``sandbox`` (inspected) before the start, unless
+        they are there from an earlier start, else into the container's new
+        namespace just after."""
         try:
             with self.virtapi.wait_for_instance_event(
                     instance, self._neutron_events(network_info),
                     timeout=CONF.vif_plugging_timeout,
                     error_callback=self._neutron_failed):
+                if sandbox and sandbox['State']['Status'] != 'running':
+                    name = client.sandbox_name(instance.uuid)
+                    self.docker.start(instance, name=name)
+                    self._attach_all(instance, name, network_info)
                 self.docker.start(instance)
-                attrs = self.docker.inspect(instance)
-                try:
-                    self.network.attach_all(instance, attrs['Id'],
-                                            attrs['State']['Pid'],
-                                            network_info)
-                except exception.VirtualInterfacePlugException:
-                    # A process that ended takes its namespace with it:
-                    # name its exit, not the namespace that vanished.
-                    self._check_still_running(instance)
-                    raise
+                if not sandbox:
+                    try:
+                        self._attach_all(instance, None, network_info)
+                    except exception.VirtualInterfacePlugException:
+                        # A process that ended takes its namespace with
+                        # it: name its exit, not the namespace that
+                        # vanished.
+                        self._check_still_running(instance)
+                        raise
         except exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
                 self._stop(instance, network_info, timeout=0)
@@ -303,30 +333,67 @@ class DockerDriver(driver.ComputeDriver):
             with excutils.save_and_reraise_exception():
                 self._stop(instance, network_info, timeout=0)
 
-    def _stop(self, instance, network_info, timeout):
-        """Stop the container (SIGKILL after ``timeout`` s) and unplug its
-        ports: the namespace they lived in dies with the process."""
+    def _attach_all(self, instance, name, network_info):
+        """Plug every port into the namespace of the container ``name``
+        (the instance's own if None), just started."""
+        attrs = self.docker.inspect(instance, name=name)
+        self.network.attach_all(instance, attrs['Id'],
+                                attrs['State']['Pid'], network_info)
+
+    def _containers(self, instance):
+        """(the instance's container, its sandbox), each inspected or None.
+
+        A sandbox is looked for only where there can be one: the container
+        joins another's namespace, or is missing (a spawn that failed
+        between the two creates).
+        """
         attrs = self.docker.find(instance)
+        if attrs and not attrs['HostConfig']['NetworkMode'].startswith(
+                'container:'):
+            return attrs, None
+        return attrs, self.docker.find(
+            instance, name=client.sandbox_name(instance.uuid))
+
+    def _network_holder(self, instance):
+        """The inspected container whose namespace holds the instance's
+        ports (its sandbox, else its own), or None."""
+        attrs, sandbox = self._containers(instance)
+        return sandbox or attrs
+
+    def _stop(self, instance, network_info, timeout, keep_network=False):
+        """Stop the container (SIGKILL after ``timeout`` s) and unplug its
+        ports: the namespace they lived in dies with the process. With
+        ``keep_network``, a sandbox keeps running with the ports."""
+        attrs, sandbox = self._containers(instance)
         if attrs and attrs['State']['Status'] in LIVE_STATES + (
                 'restarting',):
             self.docker.stop(instance, timeout)
-        self.network.detach_all(instance, attrs and attrs['Id'],
+        if sandbox and keep_network:
+            return
+        if sandbox and sandbox['State']['Status'] in LIVE_STATES:
+            self.docker.stop(instance, 0,
+                             name=client.sandbox_name(instance.uuid))
+        holder = sandbox or attrs
+        self.network.detach_all(instance, holder and holder['Id'],
                                 network_info)
 
     def _remove(self, instance, network_info):
-        """Kill and remove the container in one engine call, then unplug
-        its ports (the netns link keeps their namespace until then)."""
-        attrs = self.docker.find(instance)
+        """Kill and remove the containers (one engine call each), then
+        unplug the ports (the netns link keeps their namespace until
+        then)."""
+        attrs, sandbox = self._containers(instance)
+        holder = sandbox or attrs
         try:
             self.docker.remove(instance)
-        except Exception:
-            # The engine may have removed it all the same (its answer was
-            # lost): unplug now, while the container id that names the
-            # netns link is known; a retry would not find it.
-            with excutils.save_and_reraise_exception():
-                self.network.detach_all(instance, attrs and attrs['Id'],
-                                        network_info)
-        self.network.detach_all(instance, attrs and attrs['Id'], network_info)
+            if sandbox:
+                self.docker.remove(instance,
+                                   name=client.sandbox_name(instance.uuid))
+        finally:
+            # Even when the engine's answer is lost (it may have removed
+            # them all the same): the container id that names the netns
+            # link is known now; a retry would not find it.
+            self.network.detach_all(instance, holder and holder['Id'],
+                                    network_info)
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
@@ -342,29 +409,36 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
         with self._lock(instance):
+            attrs, sandbox = self._containers(instance)
             if destroy_vifs:
-                attrs = self.docker.find(instance)
-                self.network.detach_all(instance, attrs and attrs['Id'],
+                holder = sandbox or attrs
+                self.network.detach_all(instance, holder and holder['Id'],
                                         network_info)
             if destroy_disks:
                 self.docker.remove(instance)
+                if sandbox:
+                    self.docker.remove(
+                        instance, name=client.sandbox_name(instance.uuid))
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
         """Soft: SIGTERM and up to soft_reboot_timeout s to stop; hard:
-        SIGKILL. Then a fresh start with the ports plugged again."""
+        SIGKILL. Then a fresh start with the ports plugged again (a sandbox
+        keeps them plugged meanwhile)."""
         timeout = 0 if reboot_type == 'HARD' else \
             CONF.docker.soft_reboot_timeout
         with self._lock(instance):
-            self._stop(instance, network_info, timeout)
-            self._start_with_network(instance, network_info)
+            self._stop(instance, network_info, timeout, keep_network=True)
+            self._start_with_network(instance, network_info,
+                                     self._containers(instance)[1])
 
     def power_off(self, instance, timeout=0, retry_interval=0):
         """Stop gracefully for ``timeout`` s, then kill: an image whose PID 1
         ignores SIGTERM still stops."""
         with self._lock(instance):
-            self._stop(instance, instance.get_network_info(), timeout)
+            self._stop(instance, instance.get_network_info(), timeout,
+                       keep_network=True)
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
@@ -372,11 +446,14 @@ class DockerDriver(driver.ComputeDriver):
             self._power_on(instance, network_info)
 
     def _power_on(self, instance, network_info):
-        state = self.docker.inspect(instance)['State']['Status']
+        attrs, sandbox = self._containers(instance)
+        if attrs is None:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        state = attrs['State']['Status']
         if state == 'paused':
             self.docker.unpause(instance)
         elif state != 'running':
-            self._start_with_network(instance, network_info)
+            self._start_with_network(instance, network_info, sandbox)
 
     def pause(self, instance):
         with self._lock(instance):
@@ -410,7 +487,7 @@ class DockerDriver(driver.ComputeDriver):
         """After a host or engine restart: start what Nova says should run,
         with its ports plugged into the new namespace."""
         with self._lock(instance):
-            self.network.detach_all(instance, None, network_info)
+            self._stop(instance, network_info, timeout=0)
             self._power_on(instance, network_info)
 
     def plug_vifs(self, instance, network_info):
@@ -423,15 +500,17 @@ class DockerDriver(driver.ComputeDriver):
         """Plug into the running container; a stopped one gets the port from
         its network info at its next start."""
         with self._lock(instance):
-            attrs = self.docker.inspect(instance)
-            if attrs['State']['Status'] in LIVE_STATES:
-                self.network.attach(instance, attrs['Id'],
-                                    attrs['State']['Pid'], vif)
+            holder = self._network_holder(instance)
+            if holder is None:
+                raise exception.InstanceNotFound(instance_id=instance.uuid)
+            if holder['State']['Status'] in LIVE_STATES:
+                self.network.attach(instance, holder['Id'],
+                                    holder['State']['Pid'], vif)
 
     def detach_interface(self, context, instance, vif):
         with self._lock(instance):
-            attrs = self.docker.find(instance)
-            self.network.detach(instance, attrs and attrs['Id'], vif)
+            holder = self._network_holder(instance)
+            self.network.detach(instance, holder and holder['Id'], vif)
 
     def get_console_output(self, context, instance):
         """The container's stdout and stderr, the last 100 KiB of it."""

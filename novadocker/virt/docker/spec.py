@@ -24,6 +24,10 @@ OWN_NAME_ADDRESS = '127.0.1.1'
 _ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 _HOSTNAME_LABEL = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
 MAX_ENV_VALUE_BYTES = 32 * 1024
+# A sandbox only waits (pause needs well under 1 MiB): enough to start, not
+# enough to be useful to anything else.
+SANDBOX_LIMITS = {'mem_limit': '16m', 'memswap_limit': '16m',
+                  'cpu_shares': 2, 'pids_limit': 8}
 
 
 def _deploy_failure(message, **kwargs):
@@ -153,27 +157,52 @@ def security(privileged, cap_drop, no_new_privileges):
     return options
 
 
-def build(instance, image_meta, network_info, conf):
-    """Arguments for create_container and create_host_config.
-
-    The container starts with network mode "none" (its own namespace, only
-    ``lo``): the VIF plugins give it the Neutron ports after it starts. Not
-    ``network_disabled``: with it the engine writes no /etc/hosts and no
-    resolv.conf.
+def network_identity(instance, network_info):
+    """(create_container, create_host_config) arguments for the container
+    that holds the network namespace: its own namespace (mode "none", only
+    ``lo``: the VIF plugins add the Neutron ports), the hostname, and the
+    /etc/hosts and resolv.conf that go with them. Not ``network_disabled``:
+    with it the engine writes no /etc/hosts and no resolv.conf.
     """
     name = hostname(instance)
-    create_kwargs = {
-        'hostname': name,
-        'labels': labels(instance),
-        'environment': environment(instance.metadata),
-        'command': command(image_meta),
-    }
-    host_config = {
+    return {'hostname': name}, {
         'network_mode': 'none',
         'extra_hosts': own_hosts_entry(name, network_info),
         'dns': dns_servers(network_info),
     }
-    host_config.update(resource_limits(instance.flavor, conf.pids_limit))
+
+
+def build(instance, image_meta, network_info, conf, network_holder=None):
+    """Arguments for create_container and create_host_config.
+
+    The container holds its own network namespace, or, given
+    ``network_holder`` (a sandbox's name), joins that container's
+    namespace, taking its hostname, /etc/hosts and resolv.conf with it.
+    """
+    create_kwargs = {
+        'labels': labels(instance),
+        'environment': environment(instance.metadata),
+        'command': command(image_meta),
+    }
+    host_config = resource_limits(instance.flavor, conf.pids_limit)
     host_config.update(security(conf.privileged, conf.cap_drop,
+                                conf.no_new_privileges))
+    if network_holder:
+        host_config['network_mode'] = 'container:' + network_holder
+    else:
+        identity, network = network_identity(instance, network_info)
+        create_kwargs.update(identity)
+        host_config.update(network)
+    return create_kwargs, host_config
+
+
+def build_sandbox(instance, network_info, conf):
+    """Arguments for the instance's network sandbox: the network identity,
+    confinement as tight as the instance's, and just enough resources for
+    a process that only waits."""
+    create_kwargs, host_config = network_identity(instance, network_info)
+    create_kwargs['labels'] = {client.LABEL_SANDBOX: instance.uuid}
+    host_config.update(SANDBOX_LIMITS, read_only=True)
+    host_config.update(security(False, conf.cap_drop,
                                 conf.no_new_privileges))
     return create_kwargs, host_config
