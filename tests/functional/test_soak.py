@@ -1,10 +1,12 @@
 """Soak: spawn, reboot and destroy cycles under faults, on the real engine
 and the real OVS.
 
-Four instance slots, each with its own ports (plain OVS, OVS hybrid or
-both), go through cycles that run one driver operation on one slot. Most
-cycles inject one fault at a random point of that operation, and each
-fault kind comes round in turn:
+It runs twice: with the ports plugged into each container's own namespace
+(the default) and with ``[docker] network_sandbox``, where a sandbox
+container holds them. Four instance slots, each with its own ports (plain
+OVS, OVS hybrid or both), go through cycles that run one driver operation
+on one slot. Most cycles inject one fault at a random point of that
+operation, and each fault kind comes round in turn:
 
 * the engine answers one request with HTTP 500, or does what it was asked
   but its answer is lost (ReadTimeout);
@@ -163,11 +165,13 @@ class HostView:
                 dict(external_ids[1]))
         self._api = api
 
-    def container(self, slot):
+    def container(self, slot, name_of=client.container_name):
+        """The slot's container (or, with ``client.sandbox_name``, its
+        network sandbox), inspected, or None."""
         if slot.instance is None:
             return None
         try:
-            attrs = self._api.inspect_container(slot.name)
+            attrs = self._api.inspect_container(name_of(slot.instance.uuid))
         except Exception as e:
             if getattr(e, 'status_code', None) == 404:
                 return None
@@ -212,11 +216,19 @@ class HostView:
     def state(self, slot):
         """('running' | 'absent' | 'stopped' | 'broken' | 'dirty', why)."""
         attrs = self.container(slot)
+        sandbox = self.container(slot, client.sandbox_name)
         if attrs is None:
             leftovers = self.leftovers(slot)
+            if sandbox:
+                leftovers.append('sandbox %s' % sandbox['Name'])
             return ('dirty', leftovers) if leftovers else ('absent', [])
         if attrs['State']['Status'] != 'running':
             return 'stopped', [attrs['State']['Status']]
+        if attrs['HostConfig']['NetworkMode'].startswith('container:'):
+            # The ports live in the sandbox's namespace.
+            if not (sandbox and sandbox['State']['Status'] == 'running'):
+                return 'broken', ['its sandbox is not running']
+            attrs = sandbox
         problems = self.network_problems(slot, attrs)
         return ('broken', problems) if problems else ('running', [])
 
@@ -271,7 +283,13 @@ class SquattedDevice(Fault):
     the plug of that port fails."""
 
     name = 'VIF plug failure (device name taken)'
-    ops = ('spawn', 'reboot')
+
+    @property
+    def ops(self):
+        # In a network sandbox the ports stay plugged across a reboot.
+        if CONF.docker.network_sandbox:
+            return ('spawn',)
+        return ('spawn', 'reboot')
 
     def inject(self, soak, slot, op):
         self.device = addressing.tap_name(soak.rng.choice(slot.network_info))
@@ -633,17 +651,22 @@ def soak_images(engine):
     api.close()
 
 
-@pytest.fixture
-def soak_conf(engine, host, monkeypatch, tmp_path):
+@pytest.fixture(params=[False, True],
+                ids=['plug-after-start', 'network-sandbox'])
+def soak_conf(request, engine, host, monkeypatch, tmp_path):
     CONF.set_override('host_url', engine.url, group='docker')
     CONF.set_override('soft_reboot_timeout', 1, group='docker')
+    CONF.set_override('network_sandbox', request.param, group='docker')
+    CONF.set_override('sandbox_image', engine_fixture.TEST_IMAGE,
+                      group='docker')
     tmpdir = tmp_path / 'tmp'
     tmpdir.mkdir()
     # Whatever the driver spools goes here, to be counted.
     monkeypatch.setattr(tempfile, 'tempdir', str(tmpdir))
     yield str(tmpdir)
-    CONF.clear_override('host_url', group='docker')
-    CONF.clear_override('soft_reboot_timeout', group='docker')
+    for option in ('host_url', 'soft_reboot_timeout', 'network_sandbox',
+                   'sandbox_image'):
+        CONF.clear_override(option, group='docker')
 
 
 def test_soak(engine, host, soak_conf, soak_images):

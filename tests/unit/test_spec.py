@@ -138,7 +138,8 @@ def test_a_container_joining_a_sandbox_leaves_it_the_network_identity():
     create, host = spec.build_sandbox(instance, factories.network_info(),
                                       conf)
     assert create == {'hostname': 'web',
-                      'labels': {client.LABEL_SANDBOX: instance.uuid}}
+                      'labels': {client.LABEL_SANDBOX: instance.uuid},
+                      'stop_timeout': 0}
     assert host['network_mode'] == 'none'
     assert host['extra_hosts'] == {'web': '10.0.0.5'}
     assert host['dns'] == ['10.0.0.2', '10.0.0.3', '2001:db8::2']

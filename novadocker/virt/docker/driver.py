@@ -47,6 +47,8 @@ MAX_CONSOLE_BYTES = 100 * units.Ki
 CONSOLE_TAIL_LINES = 5000
 BOOT_FAILURE_TAIL_LINES = 10
 
+# Docker's StartedAt for a container that never ran.
+NEVER_STARTED = '0001-01-01T00:00:00Z'
 # States in which the container's processes exist (paused: frozen).
 LIVE_STATES = ('running', 'paused')
 _POWER_STATES = {
@@ -312,9 +314,7 @@ class DockerDriver(driver.ComputeDriver):
                     timeout=CONF.vif_plugging_timeout,
                     error_callback=self._neutron_failed):
                 if sandbox and sandbox['State']['Status'] != 'running':
-                    name = client.sandbox_name(instance.uuid)
-                    self.docker.start(instance, name=name)
-                    self._attach_all(instance, name, network_info)
+                    self._start_sandbox(instance, sandbox, network_info)
                 self.docker.start(instance)
                 if not sandbox:
                     try:
@@ -332,6 +332,19 @@ class DockerDriver(driver.ComputeDriver):
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._stop(instance, network_info, timeout=0)
+
+    def _start_sandbox(self, instance, sandbox, network_info):
+        """Start the sandbox and plug the ports into its new namespace.
+
+        A sandbox that ran before and stopped without the driver (killed,
+        or the engine restarted) may have left the ports plugged into its
+        old namespace, which its netns link keeps: they are unplugged first.
+        """
+        if sandbox['State']['StartedAt'] != NEVER_STARTED:
+            self.network.detach_all(instance, sandbox['Id'], network_info)
+        name = client.sandbox_name(instance.uuid)
+        self.docker.start(instance, name=name)
+        self._attach_all(instance, name, network_info)
 
     def _attach_all(self, instance, name, network_info):
         """Plug every port into the namespace of the container ``name``
@@ -363,12 +376,14 @@ class DockerDriver(driver.ComputeDriver):
     def _stop(self, instance, network_info, timeout, keep_network=False):
         """Stop the container (SIGKILL after ``timeout`` s) and unplug its
         ports: the namespace they lived in dies with the process. With
-        ``keep_network``, a sandbox keeps running with the ports."""
+        ``keep_network``, a running sandbox keeps running with the ports.
+        """
         attrs, sandbox = self._containers(instance)
         if attrs and attrs['State']['Status'] in LIVE_STATES + (
                 'restarting',):
             self.docker.stop(instance, timeout)
-        if sandbox and keep_network:
+        if keep_network and sandbox and sandbox['State']['Status'] == \
+                'running':
             return
         if sandbox and sandbox['State']['Status'] in LIVE_STATES:
             self.docker.stop(instance, 0,

@@ -201,7 +201,10 @@ def build_sandbox(instance, network_info, conf):
     confinement as tight as the instance's, and just enough resources for
     a process that only waits."""
     create_kwargs, host_config = network_identity(instance, network_info)
-    create_kwargs['labels'] = {client.LABEL_SANDBOX: instance.uuid}
+    # It has nothing to save: when the engine stops it (an engine restart
+    # or shutdown), no grace period, whatever the image does with SIGTERM.
+    create_kwargs.update(labels={client.LABEL_SANDBOX: instance.uuid},
+                         stop_timeout=0)
     host_config.update(SANDBOX_LIMITS, read_only=True)
     host_config.update(security(False, conf.cap_drop,
                                 conf.no_new_privileges))
