@@ -261,10 +261,16 @@ def test_prefetched_chunks_arrive_in_order_and_complete():
 def test_prefetched_source_failure_reaches_the_consumer_in_place():
     data = docker_save()
     got, error = consume(imagestream.Prefetched(imagestream.Transfer(
-        chunked(data, 100), algorithm='sha512', digest=sha512(b'other'))))
+        chunked(data, 100), algorithm='sha512', digest=sha512(b'other')),
+        piece_size=100))
     assert isinstance(error, imagestream.Corrupt)
     assert 'checksum mismatch' in str(error)
     assert got == b''.join(chunked(data, 100)[:-1])
+
+
+def test_prefetched_chunks_are_joined_into_pieces():
+    pieces = list(imagestream.Prefetched([b'x' * 10] * 5, piece_size=25))
+    assert [len(piece) for piece in pieces] == [30, 20]
 
 
 def test_prefetched_consumer_that_stops_closes_the_source():
@@ -278,7 +284,7 @@ def test_prefetched_consumer_that_stops_closes_the_source():
                 yield b'x'
         finally:
             closed.set()
-    stream = iter(imagestream.Prefetched(endless(), depth=3))
+    stream = iter(imagestream.Prefetched(endless(), depth=3, piece_size=1))
     assert next(stream) == b'x'
     stream.close()
     # close() returns once the source is closed: it is read no further.

@@ -336,23 +336,27 @@ class DockerSaveTarball:
 
 
 class Prefetched:
-    """Chunks a thread of their own pulls from ``chunks``, at most ``depth``
-    ahead of the consumer.
+    """Chunks a thread of their own pulls from ``chunks``, joined into
+    pieces of at least ``piece_size`` bytes, at most ``depth`` pieces ahead
+    of the consumer.
 
     The source side of a transfer (reading from one end, and the hashing
     and checks on the way) then works while the consumer writes earlier
     chunks to the other end, instead of the two taking turns; hashlib and
     socket I/O release the GIL, so on a machine with a spare core a check
-    costs no time. A failure of the source reaches the consumer where it
-    happened; a consumer that stops early stops and closes the source
+    costs little time. Glance sends 64 KiB chunks: joined, the consumer
+    (HTTP chunked encoding, the tar parser) handles 16 times fewer. A
+    failure of the source reaches the consumer after the pieces completed
+    before it; a consumer that stops early stops and closes the source
     before it goes on.
     """
 
     _CHUNK, _END, _FAILED = range(3)
 
-    def __init__(self, chunks, depth=8):
+    def __init__(self, chunks, depth=8, piece_size=1 << 20):
         self._chunks = chunks
         self._depth = depth
+        self._piece_size = piece_size
 
     def __iter__(self):
         pipe = queue.Queue(self._depth)
@@ -385,9 +389,16 @@ class Prefetched:
 
         chunks = iter(self._chunks)
         try:
+            batch, size = [], 0
             for chunk in chunks:
-                if not put(self._CHUNK, chunk):
-                    return
+                batch.append(chunk)
+                size += len(chunk)
+                if size >= self._piece_size:
+                    if not put(self._CHUNK, b''.join(batch)):
+                        return
+                    batch, size = [], 0
+            if batch and not put(self._CHUNK, b''.join(batch)):
+                return
             put(self._END, None)
         except Exception as e:
             put(self._FAILED, e)
