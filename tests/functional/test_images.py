@@ -107,7 +107,7 @@ def ensure(docker_client, glance, context, image_id):
 
 
 def test_load_tags_the_loaded_image_and_the_next_spawn_reuses_it(
-        docker_client, api, glance, context):
+        docker_client, api, glance, context, override):
     tarball, docker_id = source_image(api)
     image = add_image(glance, context, tarball)
 
@@ -122,7 +122,12 @@ def test_load_tags_the_loaded_image_and_the_next_spawn_reuses_it(
     tagged = last_tagged(api, reference)
     assert ensure(docker_client, glance, context, image['id']) == reference
     assert glance.downloads[image['id']] == 1
-    # Handed to a spawn: the image cache counts its age from now.
+    # Tagged lately: the image cache cannot expire it yet, no new tag.
+    assert last_tagged(api, reference) == tagged
+    # Tagged more than half the cache's minimum age ago: handed to a spawn,
+    # the cache counts its age from now.
+    override('remove_unused_original_minimum_age_seconds', 0, 'image_cache')
+    assert ensure(docker_client, glance, context, image['id']) == reference
     assert last_tagged(api, reference) > tagged
 
 

@@ -83,12 +83,17 @@ class _APIClient(docker.APIClient):
 def connect():
     """A new APIClient for ``[docker] host_url``; raises DockerUnavailable."""
     try:
-        return _APIClient(base_url=CONF.docker.host_url,
-                          version=CONF.docker.api_version,
-                          timeout=CONF.docker.api_timeout, tls=_tls_config())
+        api = _APIClient(base_url=CONF.docker.host_url,
+                         version=CONF.docker.api_version,
+                         timeout=CONF.docker.api_timeout, tls=_tls_config())
     except (docker_errors.DockerException,
             requests.exceptions.RequestException) as e:
         raise DockerUnavailable(url=CONF.docker.host_url, reason=e)
+    if CONF.docker.host_url.startswith('unix://'):
+        # No proxy or CA bundle applies to a local socket; requests would
+        # still scan the whole environment for them at every request.
+        api.trust_env = False
+    return api
 
 
 @contextlib.contextmanager
@@ -256,13 +261,16 @@ class DockerClient:
         with translated_errors('copying files into ' + name, instance):
             self.api.put_archive(name, path, data)
 
-    def image_exists(self, reference):
+    def inspect_image(self, reference):
+        """The image ``reference`` names, inspected, or None."""
         with translated_errors('inspecting image ' + reference):
             try:
-                self.api.inspect_image(reference)
+                return self.api.inspect_image(reference)
             except docker_errors.NotFound:
-                return False
-        return True
+                return None
+
+    def image_exists(self, reference):
+        return self.inspect_image(reference) is not None
 
 
 class ContainerStates:

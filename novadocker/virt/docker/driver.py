@@ -257,11 +257,11 @@ class DockerDriver(driver.ComputeDriver):
                         instance, '/', spec.authorized_keys_tar(
                             instance.key_data))
                 if power_on:
-                    self._start_with_network(
+                    pid = self._start_with_network(
                         instance, network_info,
                         sandbox and self.docker.inspect(instance,
                                                         name=sandbox))
-                    self._check_still_running(instance)
+                    self._check_still_running(instance, pid)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     LOG.error('Spawn failed; removing the container',
@@ -270,11 +270,14 @@ class DockerDriver(driver.ComputeDriver):
         LOG.info('Spawned container %s', client.container_name(
             instance.uuid), instance=instance)
 
-    def _check_still_running(self, instance):
+    def _check_still_running(self, instance, pid=None):
         """A process that ended during the boot failed it: say how (exit
         code, last output) rather than report an instance that is down.
         The engine still says "running" for a moment after the process
-        ended: the process itself is asked too."""
+        ended: the process itself is asked too (first, if its ``pid`` is
+        known: while it runs, the engine need not be asked)."""
+        if pid and not hostinfo.process_ended(pid):
+            return
         state = self.docker.inspect(instance)['State']
         if state['Status'] == 'running':
             if not hostinfo.process_ended(state['Pid']):
@@ -307,7 +310,8 @@ class DockerDriver(driver.ComputeDriver):
         Neutron's network-vif-plugged events if it sends them: into the
         namespace of its ``sandbox`` (inspected) before the start, unless
         they are there from an earlier start, else into the container's new
-        namespace just after."""
+        namespace just after. Returns the container's process id when it
+        was looked up (for its own namespace), else None."""
         try:
             with self.virtapi.wait_for_instance_event(
                     instance, self._neutron_events(network_info),
@@ -318,7 +322,8 @@ class DockerDriver(driver.ComputeDriver):
                 self.docker.start(instance)
                 if not sandbox:
                     try:
-                        self._attach_all(instance, None, network_info)
+                        return self._attach_all(instance, None,
+                                                network_info)
                     except exception.VirtualInterfacePlugException:
                         # A process that ended takes its namespace with
                         # it: name its exit, not the namespace that
@@ -348,10 +353,12 @@ class DockerDriver(driver.ComputeDriver):
 
     def _attach_all(self, instance, name, network_info):
         """Plug every port into the namespace of the container ``name``
-        (the instance's own if None), just started."""
+        (the instance's own if None), just started; returns the pid of its
+        process."""
         attrs = self.docker.inspect(instance, name=name)
         self.network.attach_all(instance, attrs['Id'],
                                 attrs['State']['Pid'], network_info)
+        return attrs['State']['Pid']
 
     def _containers(self, instance):
         """(the instance's container, its sandbox), each inspected or None.

@@ -109,6 +109,9 @@ def _lock(image_id, blocking=True):
 def _ensure(docker_client, context, image_meta, instance):
     """(local reference, whether it was loaded now)."""
     check_container_format(image_meta)
+    if _tagged_lately(docker_client, image_meta.id):
+        # No lock: concurrent spawns of one image do not queue for it.
+        return glance_reference(image_meta.id), False
     with _lock(image_meta.id):
         reference = local_reference(docker_client, image_meta)
         if reference == glance_reference(image_meta.id):
@@ -118,6 +121,23 @@ def _ensure(docker_client, context, image_meta, instance):
             return reference, False
         _load(docker_client, context, image_meta.id, instance)
         return glance_reference(image_meta.id), True
+
+
+def _tagged_lately(docker_client, image_id):
+    """Whether the engine has the Glance image, tagged less than half the
+    image cache's minimum age ago: the cache cannot remove it before a
+    spawn that finds it now has made its container, so the spawn needs
+    neither the image's lock nor a new tag."""
+    attrs = docker_client.inspect_image(glance_reference(image_id))
+    return attrs is not None and _tag_age(attrs) < (
+        CONF.image_cache.remove_unused_original_minimum_age_seconds / 2)
+
+
+def _tag_age(attrs):
+    """Seconds since the inspected image was last tagged."""
+    tagged = timeutils.parse_isotime(attrs['Metadata']['LastTagTime'])
+    return timeutils.delta_seconds(timeutils.normalize_time(tagged),
+                                   timeutils.utcnow())
 
 
 def _tag(docker_client, image, image_id):
@@ -348,7 +368,8 @@ def manage_image_cache(docker_client, context, all_instances):
     An image is in use while any container (nova's or not) was made from
     it, or while an instance of this host refers to its Glance image. Its
     age counts from the last time this module tagged it: when it was
-    loaded, last found in use here, or last handed to a spawn. Images of
+    loaded, last found in use here, or handed to a spawn more than half
+    the minimum age after its previous tag. Images of
     other repositories are never touched.
     """
     if not CONF.image_cache.remove_unused_base_images:
@@ -378,12 +399,7 @@ def _expire(docker_client, tag, image_id, max_age):
         with _lock(image_id, blocking=False):
             with client.translated_errors('removing image ' + tag):
                 try:
-                    tagged = docker_client.api.inspect_image(tag)[
-                        'Metadata']['LastTagTime']
-                    age = timeutils.delta_seconds(
-                        timeutils.normalize_time(
-                            timeutils.parse_isotime(tagged)),
-                        timeutils.utcnow())
+                    age = _tag_age(docker_client.api.inspect_image(tag))
                     if age < max_age:
                         return
                     docker_client.api.remove_image(tag)
