@@ -22,6 +22,7 @@ from novadocker.virt.docker import images
 from tests.fixtures import engine as engine_fixture
 from tests.fixtures import faults
 from tests.fixtures import netinfo
+from tests.fixtures import network as network_fixture
 from tests.fixtures.network import ip_json
 from tests.unit import factories
 
@@ -118,14 +119,8 @@ def test_attach_and_detach_interface(docker_driver, host):
 
 def test_a_port_that_cannot_be_plumbed_fails_the_spawn_cleanly(
         docker_driver, host):
-    vif = netinfo.simple_vif('10.20.0.7', bridge='br-does-not-exist')
-    instance = factories.instance()
-    meta = objects.ImageMeta.from_dict({'id': IMAGE_ID,
-                                        'container_format': 'docker'})
-    with pytest.raises(exception.VirtualInterfacePlugException) as e:
-        docker_driver.spawn(None, instance, meta, [], None, {},
-                            network_info=network_model.NetworkInfo([vif]))
-    assert 'br-does-not-exist' in str(e.value)
+    instance = network_fixture.spawn_with_unpluggable_port(
+        docker_driver, IMAGE_ID, '10.20.0.7')
     assert not docker_driver.instance_exists(instance)
 
 

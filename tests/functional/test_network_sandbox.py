@@ -32,6 +32,7 @@ from novadocker.virt.docker import driver
 from novadocker.virt.docker import images
 from tests.fixtures import engine as engine_fixture
 from tests.fixtures import netinfo
+from tests.fixtures import network as network_fixture
 from tests.unit import factories
 
 CONF = nd_conf.CONF
@@ -202,14 +203,8 @@ def test_every_instance_comes_back_after_a_host_reboot(
 
 def test_a_port_that_cannot_be_plumbed_leaves_no_sandbox(
         docker_driver, host):
-    instance = factories.instance()
-    vif = netinfo.simple_vif('10.20.0.25', bridge='br-does-not-exist')
-    meta = objects.ImageMeta.from_dict({'id': IMAGE_ID,
-                                        'container_format': 'docker'})
-    with pytest.raises(exception.VirtualInterfacePlugException) as e:
-        docker_driver.spawn(None, instance, meta, [], None, {},
-                            network_info=network_model.NetworkInfo([vif]))
-    assert 'br-does-not-exist' in str(e.value)
+    network_fixture.spawn_with_unpluggable_port(docker_driver, IMAGE_ID,
+                                                '10.20.0.25')
     # The driver fixture checks that no container is left.
 
 
