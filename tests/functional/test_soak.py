@@ -707,6 +707,10 @@ def test_soak(engine, host, soak_conf, soak_images):
         (files_after - files_before).elements())
 
     print('soak: %d cycles in %.1f s (seed %d)' % (CYCLES, elapsed, SEED))
+    # Not the driver's: containerd forgets a shim it started just before
+    # dockerd was killed. Removed with the engine.
+    print('  engine debris: %d containerd shims running no container'
+          % len(engine.orphaned_shims()))
     for key in sorted(soak.counts):
         print('  %-45s %d' % (key, soak.counts[key]))
     for kind in sorted(leaks):
