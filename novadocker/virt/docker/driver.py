@@ -406,16 +406,21 @@ class DockerDriver(driver.ComputeDriver):
         attrs, sandbox = self._containers(instance)
         holder = sandbox or attrs
         try:
-            self.docker.remove(instance)
-            if sandbox:
-                self.docker.remove(instance,
-                                   name=client.sandbox_name(instance.uuid))
+            self._remove_containers(instance, sandbox)
         finally:
             # Even when the engine's answer is lost (it may have removed
             # them all the same): the container id that names the netns
             # link is known now; a retry would not find it.
             self.network.detach_all(instance, holder and holder['Id'],
                                     network_info)
+
+    def _remove_containers(self, instance, sandbox):
+        """Remove the instance's container, and its ``sandbox`` if it has
+        one (inspected)."""
+        self.docker.remove(instance)
+        if sandbox:
+            self.docker.remove(instance,
+                               name=client.sandbox_name(instance.uuid))
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
@@ -437,10 +442,7 @@ class DockerDriver(driver.ComputeDriver):
                 self.network.detach_all(instance, holder and holder['Id'],
                                         network_info)
             if destroy_disks:
-                self.docker.remove(instance)
-                if sandbox:
-                    self.docker.remove(
-                        instance, name=client.sandbox_name(instance.uuid))
+                self._remove_containers(instance, sandbox)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
