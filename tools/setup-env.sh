@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(docker.io busybox-static openvswitch-switch iproute2 ethtool
               ovn-central ovn-host iptables)
+# The real cloud (python -m novadocker_cloud): its daemons, sudo for
+# nova-compute's privsep helper, and the distribution's Python for the
+# services' virtualenv.
+APT_PACKAGES+=(mariadb-server rabbitmq-server sudo python3-venv python3-dev)
 # tests/unit/test_devstack.py checks every shell script with shellcheck.
 APT_PACKAGES+=(shellcheck)
 

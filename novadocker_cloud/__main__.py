@@ -1,0 +1,100 @@
+"""README command 1: a real single-node OpenStack booting containers.
+
+    python -m novadocker_cloud            bring the cloud up, run the demo
+                                          (boot, snapshot, delete), stop
+    python -m novadocker_cloud --serve    bring it up and keep it up until
+                                          Ctrl-C or ``... stop``
+    python -m novadocker_cloud stop       stop a cloud left serving
+"""
+
+import argparse
+import signal
+import sys
+import threading
+
+from novadocker_cloud import clouds
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import orchestrator
+from novadocker_cloud import process
+from novadocker_cloud.services import docker
+from novadocker_cloud.services import glance
+from novadocker_cloud.services import keystone
+from novadocker_cloud.services import mariadb
+from novadocker_cloud.services import network
+from novadocker_cloud.services import neutron
+from novadocker_cloud.services import nova
+from novadocker_cloud.services import openvswitch
+from novadocker_cloud.services import ovn
+from novadocker_cloud.services import placement
+from novadocker_cloud.services import rabbitmq
+from novadocker_cloud.services import venv
+
+# In dependency order (each names what it needs in ``after``).
+SERVICES = (venv.Venv, mariadb.MariaDB, rabbitmq.RabbitMQ,
+            openvswitch.OpenvSwitch, ovn.OVN, docker.Docker,
+            keystone.Keystone, glance.Glance, placement.Placement,
+            neutron.Neutron, network.Network, nova.Nova)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(
+        prog='python -m novadocker_cloud', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('command', nargs='?', default='demo',
+                        choices=('demo', 'up', 'stop'),
+                        help='demo (default), up (same as --serve), stop')
+    parser.add_argument('--serve', action='store_true',
+                        help='stay up after bringing the cloud up')
+    parser.add_argument('--state-dir', default=cloud_layout.DEFAULT_STATE_DIR)
+    parser.add_argument('--config-dir',
+                        default=cloud_layout.DEFAULT_CONFIG_DIR)
+    parser.add_argument('--vif-plugging-timeout', type=int, default=300,
+                        help="nova-compute's wait for network-vif-plugged")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    options = parse(sys.argv[1:] if argv is None else argv)
+    layout = cloud_layout.Layout(options.state_dir, options.config_dir)
+    if options.command == 'stop':
+        orchestrator.stop(layout)
+        return 0
+    cloud = orchestrator.Orchestrator(layout, SERVICES, options)
+    try:
+        cloud.up()
+    except process.StartError as error:
+        print('\nERROR: %s' % error, file=sys.stderr)
+        return 1
+    clouds.write(layout)
+    try:
+        if options.serve or options.command == 'up':
+            serve(cloud, layout)
+        else:
+            from novadocker_cloud import demo
+            demo.run(layout, cloud.say)
+    finally:
+        cloud.down()
+        cloud.say('stopped')
+    return 0
+
+
+def serve(cloud, layout):
+    """Stay up until Ctrl-C, SIGTERM or ``python -m novadocker_cloud
+    stop`` (which stops the processes; the launcher notices)."""
+    cloud.say('serving. In another shell:\n\n    export '
+              'OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=demo PATH=%s/bin:$PATH\n'
+              '    openstack server list\n\n(OS_CLOUD=admin for the admin; '
+              'logs in %s; Ctrl-C stops everything)' % (
+                  clouds.path(layout), layout.venv, layout.logs))
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(2):
+            if not orchestrator.running(layout):
+                break
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == '__main__':
+    sys.exit(main())

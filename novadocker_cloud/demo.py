@@ -1,0 +1,184 @@
+"""What README command 1 shows once the cloud is up: a container booted
+through the real APIs as a project member, the way a user does it, with
+the ``openstack`` CLI; then a look at what each service made of it, a
+snapshot booted again, and everything the demo made deleted."""
+
+import json
+import subprocess
+import time
+import urllib.request
+
+import docker
+
+from novadocker_cloud import clouds
+from novadocker_cloud import sample_image
+from novadocker_cloud.services import docker as docker_service
+from novadocker_cloud.services import openvswitch
+from novadocker_cloud.services import ovn
+
+IMAGE_TAG = 'novadocker-cloud/hello:latest'
+IMAGE = 'hello'
+SNAPSHOT = 'hello-snapshot'
+FLAVOR = 'docker.small'
+
+
+class Demo:
+
+    def __init__(self, layout, say):
+        self.layout = layout
+        self.say = say
+        self.made = []  # (kind, id), deleted in reverse at the end
+
+    def openstack(self, *args, cloud='demo', parse=True, stdin=None):
+        """Run the ``openstack`` CLI as ``cloud``; JSON output parsed."""
+        cmd = [self.layout.bin('openstack'), *args]
+        if parse:
+            cmd += ['-f', 'json']
+        result = subprocess.run(cmd, capture_output=True, text=stdin is None,
+                                stdin=stdin,
+                                env=clouds.cli_env(self.layout, cloud))
+        if result.returncode:
+            raise RuntimeError('openstack %s failed: %s' % (
+                ' '.join(args), result.stderr))
+        return json.loads(result.stdout) if parse else result.stdout
+
+    def run(self):
+        try:
+            self._boot_and_show()
+        finally:
+            self._delete()
+
+    def _boot_and_show(self):
+        self._upload()
+        began = time.monotonic()
+        server = self.boot('hello', IMAGE)
+        self.say('server hello: %s in %.1fs (openstack server create --wait, '
+                 'as the demo project member)' % (
+                     server['status'], time.monotonic() - began))
+        self._show_container(server['id'])
+        self._show_port(server['id'])
+        self.say('console log:\n    | ' + self.openstack(
+            'console', 'log', 'show', server['id'],
+            parse=False).strip().replace('\n', '\n    | '))
+        address = self._floating_ip(server['id'])
+        self.say('GET http://%s/ from this host: %r' % (
+            address, fetch('http://%s/' % address)))
+        snapshot = self.openstack('server', 'image', 'create', '--name',
+                                  SNAPSHOT, '--wait', server['id'])
+        self.made.append(('image', snapshot['id']))
+        shown = self.openstack('image', 'show', snapshot['id'])
+        self.say('snapshot %s: %s, container_format %s, %d bytes' % (
+            SNAPSHOT, shown['status'], shown['container_format'],
+            shown['size']))
+        again = self.boot('hello-again', SNAPSHOT)
+        self.say('server hello-again from the snapshot: %s' % again['status'])
+
+    def boot(self, name, image):
+        """``openstack server create --wait``; a failed boot is reported
+        with the fault Nova recorded."""
+        try:
+            server = self.openstack('server', 'create', '--image', image,
+                                    '--flavor', FLAVOR, '--network',
+                                    'private', '--wait', name)
+        except RuntimeError:
+            for server in self.openstack('server', 'list', '--name',
+                                         '^%s$' % name):
+                self.made.append(('server', server['ID']))
+                fault = self.openstack('server', 'show', server['ID'],
+                                       '-c', 'fault').get('fault')
+                raise RuntimeError('server %s: %s' % (name, fault))
+            raise
+        self.made.append(('server', server['id']))
+        return server
+
+    def _upload(self):
+        """``docker save IMG | openstack image create --container-format
+        docker --disk-format raw IMG``, the image then removed from the
+        engine so that the driver must load it from Glance."""
+        with docker.APIClient(base_url=docker_service.URL) as api:
+            sample_image.build(api, IMAGE_TAG, sample_image.WEB_COMMAND)
+            upload = subprocess.Popen(
+                [self.layout.bin('openstack'), 'image', 'create',
+                 '--container-format', 'docker', '--disk-format', 'raw',
+                 IMAGE, '-f', 'json'], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=clouds.cli_env(self.layout, 'demo'))
+            for chunk in api.get_image(IMAGE_TAG):
+                upload.stdin.write(chunk)
+            upload.stdin.close()
+            out, err = upload.stdout.read(), upload.stderr.read()
+            if upload.wait():
+                raise RuntimeError('image upload failed: %s' % err.decode())
+            api.remove_image(IMAGE_TAG)
+        image = json.loads(out)
+        self.made.append(('image', image['id']))
+        self.say('image %s uploaded: %s, %s bytes (docker save | openstack '
+                 'image create --container-format docker)' % (
+                     IMAGE, image['status'], image['size']))
+
+    def _show_container(self, server_id):
+        with docker.APIClient(base_url=docker_service.URL) as api:
+            attrs = api.inspect_container('nova-' + server_id)
+        self.say('container nova-%s: %s, pid %s, image %s' % (
+            server_id, attrs['State']['Status'], attrs['State']['Pid'],
+            attrs['Config']['Image']))
+
+    def _show_port(self, server_id):
+        port = self.openstack('port', 'list', '--server', server_id,
+                              '--long', cloud='admin')[0]
+        shown = self.openstack('port', 'show', port['ID'], cloud='admin')
+        device = 'tap' + port['ID'][:11]
+        self.say('port %s: %s, bound to %s as %s; OVS port %s on %s, '
+                 'external_ids:iface-id %s; fixed IP %s' % (
+                     port['ID'], shown['status'], shown['binding_host_id'],
+                     shown['binding_vif_type'], device,
+                     openvswitch.vsctl('port-to-br', device),
+                     openvswitch.vsctl('get', 'Interface', device,
+                                       'external_ids:iface-id'),
+                     shown['fixed_ips'][0]['ip_address']))
+        chassis = ovn.sbctl('--bare', '--columns=chassis', 'find',
+                            'Port_Binding', 'logical_port=' + port['ID'])
+        self.say('OVN: logical port bound to chassis %s' % ovn.sbctl(
+            'get', 'Chassis', chassis, 'hostname'))
+
+    def _floating_ip(self, server_id):
+        fip = self.openstack('floating', 'ip', 'create', 'public')
+        self.made.append(('floating ip', fip['id']))
+        self.openstack('server', 'add', 'floating', 'ip', server_id,
+                       fip['floating_ip_address'], parse=False)
+        return fip['floating_ip_address']
+
+    def _delete(self):
+        for kind, ident in reversed(self.made):
+            args = kind.split() + ['delete', ident]
+            if kind == 'server':
+                args.append('--wait')
+            self.openstack(*args, parse=False)
+        servers = [ident for kind, ident in self.made if kind == 'server']
+        with docker.APIClient(base_url=docker_service.URL) as api:
+            left = [c for c in api.containers(all=True)
+                    if c['Names'][0][len('/nova-'):] in servers]
+        ports = [p for p in openvswitch.vsctl('list-ports', 'br-int').split()
+                 if p.startswith('tap')]
+        self.say('deleted what the demo made: %d server(s), %d image(s); '
+                 '%d container(s) and %d tap port(s) left' % (
+                     len(servers), sum(k == 'image' for k, _ in self.made),
+                     len(left), len(ports)))
+
+
+def fetch(url, timeout=30):
+    """The page at ``url``, retried while the floating IP's flows are
+    being installed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                return response.read().decode().strip()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def run(layout, say):
+    Demo(layout, say).run()

@@ -1,0 +1,128 @@
+"""Where the cloud keeps things, and the facts every service shares.
+
+Configuration lives under ``/etc/novadocker-cloud/<service>/`` (the
+package's rootwrap filter admits privsep-helper only with configuration files
+below /etc); everything the cloud writes at run time (databases, images,
+instances, logs, pidfiles, passwords) lives in the state directory.
+"""
+
+import configparser
+import json
+import os
+import secrets
+import socket
+
+DEFAULT_STATE_DIR = '/var/lib/novadocker-cloud'
+DEFAULT_CONFIG_DIR = '/etc/novadocker-cloud'
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+HOST = '127.0.0.1'
+PORTS = {'mariadb': 3306, 'rabbitmq': 5672, 'keystone': 5000,
+         'glance': 9292, 'placement': 8778, 'neutron': 9696, 'nova': 8774,
+         'ovsdb': 6640, 'ovn_nb': 6641, 'ovn_sb': 6642}
+REGION = 'RegionOne'
+# The provider network of floating IPs: on br-ex, whose host side holds the
+# first address, so that this host reaches every floating IP and nothing
+# else does (no route or NAT leads off the machine).
+PUBLIC_CIDR = '172.24.4.0/24'
+PUBLIC_HOST_ADDRESS = '172.24.4.1'
+PHYSNET = 'public'
+PRIVATE_CIDR = '10.0.0.0/24'
+# Containers are small: these flavors are what the demo and tests use.
+FLAVORS = (('docker.tiny', 64, 1, 1), ('docker.small', 256, 1, 1),
+           ('docker.medium', 512, 2, 2))
+
+
+class Layout:
+    """Paths and secrets of one cloud."""
+
+    def __init__(self, state_dir=DEFAULT_STATE_DIR,
+                 config_dir=DEFAULT_CONFIG_DIR):
+        self.state = os.path.abspath(state_dir)
+        self.etc = os.path.abspath(config_dir)
+        self.venv = os.path.join(self.state, 'venv')
+        self.logs = os.path.join(self.state, 'logs')
+        self.run = os.path.join(self.state, 'run')
+        self.hostname = socket.gethostname()
+        self._passwords_file = os.path.join(self.state, 'passwords')
+
+    def bin(self, name):
+        return os.path.join(self.venv, 'bin', name)
+
+    def log(self, name):
+        return os.path.join(self.logs, name + '.log')
+
+    def pidfile(self, name):
+        return os.path.join(self.run, name + '.pid')
+
+    def conf(self, service, name):
+        return os.path.join(self.etc, service, name)
+
+    def data(self, *parts):
+        return os.path.join(self.state, *parts)
+
+    def url(self, service, path=''):
+        return 'http://%s:%d%s' % (HOST, PORTS[service], path)
+
+    def password(self, name):
+        """A random password per name, kept (mode 0600) across runs."""
+        os.makedirs(self.state, exist_ok=True)
+        try:
+            with open(self._passwords_file) as f:
+                passwords = json.load(f)
+        except FileNotFoundError:
+            passwords = {}
+        if name not in passwords:
+            passwords[name] = secrets.token_urlsafe(18)
+            fd = os.open(self._passwords_file + '.new',
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, 'w') as f:
+                json.dump(passwords, f, indent=1)
+            os.replace(self._passwords_file + '.new', self._passwords_file)
+        return passwords[name]
+
+    def db_url(self, database, user=None):
+        user = user or database
+        return 'mysql+pymysql://%s:%s@%s:%d/%s?charset=utf8' % (
+            user, self.password('db-' + user), HOST, PORTS['mariadb'],
+            database)
+
+    def transport_url(self):
+        return 'rabbit://openstack:%s@%s:%d/' % (
+            self.password('rabbitmq'), HOST, PORTS['rabbitmq'])
+
+    def keystone_auth(self, user):
+        """keystoneauth options of a service user (for keystone_authtoken,
+        and for the [neutron]/[placement]/[nova] client sections)."""
+        return {'auth_type': 'password', 'auth_url': self.url('keystone'),
+                'project_domain_name': 'Default',
+                'user_domain_name': 'Default', 'project_name': 'service',
+                'username': user, 'password': self.password(user),
+                'region_name': REGION}
+
+    def authtoken(self, user):
+        return dict(self.keystone_auth(user),
+                    www_authenticate_uri=self.url('keystone'),
+                    interface='public',
+                    service_token_roles_required='true')
+
+
+def write_ini(path, sections, mode=0o640, group=None):
+    """Write an oslo.config style file from {section: {key: value}}."""
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str
+    for section, values in sections.items():
+        parser[section] = {k: str(v) for k, v in values.items()}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path + '.new', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, 'w') as f:
+        parser.write(f)
+    os.chmod(path + '.new', mode)
+    if group:
+        os.chown(path + '.new', 0, _gid(group))
+    os.replace(path + '.new', path)
+
+
+def _gid(group):
+    import grp
+    return grp.getgrnam(group).gr_gid

@@ -1,0 +1,164 @@
+"""Processes of the cloud: start one with its log, wait until it answers,
+stop it, and say why when it does not come up."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+
+class StartError(RuntimeError):
+    """A service did not come up; the message ends with its log's tail."""
+
+
+def tail(path, size=3000):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode(errors='replace')
+    except OSError:
+        return '(no log at %s)' % path
+
+
+def run(cmd, log=None, env=None, **kwargs):
+    """Run a set-up command; on failure raise StartError with its output."""
+    result = subprocess.run(cmd, capture_output=True, text=True,
+                            env=env, **kwargs)
+    if log:
+        with open(log, 'a') as f:
+            f.write('$ %s\n%s%s' % (' '.join(cmd), result.stdout,
+                                    result.stderr))
+    if result.returncode:
+        raise StartError('%s exited %d:\n%s%s' % (
+            ' '.join(cmd), result.returncode, result.stdout[-2000:],
+            result.stderr[-3000:]))
+    return result.stdout
+
+
+class Daemon:
+    """One long-running process, in a session of its own, whose output goes
+    to ``log``. ``pidfile`` (written here) lets a later ``stop`` command find
+    it when the launcher that started it is gone."""
+
+    def __init__(self, name, cmd, log, pidfile, env=None, user=None,
+                 extra_groups=None, cwd=None):
+        self.name = name
+        self.cmd = cmd
+        self.log = log
+        self.pidfile = pidfile
+        self.env = env
+        self.user = user
+        self.extra_groups = extra_groups
+        self.cwd = cwd
+        self.proc = None
+
+    def start(self):
+        os.makedirs(os.path.dirname(self.log), exist_ok=True)
+        with open(self.log, 'ab') as out:
+            kwargs = {}
+            if self.user:
+                kwargs = dict(user=self.user, group=self.user,
+                              extra_groups=self.extra_groups or [])
+            self.proc = subprocess.Popen(
+                self.cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True, env=self.env, cwd=self.cwd, **kwargs)
+        with open(self.pidfile, 'w') as f:
+            f.write(str(self.proc.pid))
+        return self
+
+    def exited(self):
+        return self.proc is not None and self.proc.poll() is not None
+
+    def wait_until(self, ready, what, timeout=120):
+        """Poll ``ready()`` until it is true; fail with the log's tail if the
+        process exits or the time is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if ready():
+                    return
+            except Exception:
+                pass
+            if self.exited():
+                raise StartError('%s exited with %s before %s; %s:\n%s' % (
+                    self.name, self.proc.returncode, what, self.log,
+                    tail(self.log)))
+            if time.monotonic() > deadline:
+                raise StartError('%s: no %s after %ds; %s:\n%s' % (
+                    self.name, what, timeout, self.log, tail(self.log)))
+            time.sleep(0.2)
+
+    def stop(self, timeout=20):
+        stop_pidfiles([self.pidfile], timeout)
+
+
+def stop_pidfiles(pidfiles, timeout=20):
+    """SIGTERM the process groups named by ``pidfiles``, in their order
+    without waiting between them; SIGKILL those still alive after
+    ``timeout`` seconds; remove the pidfiles."""
+    pids = []
+    for pidfile in pidfiles:
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            pids.append(pid)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(map(_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in filter(_alive, pids):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pidfile in pidfiles:
+        try:
+            os.unlink(pidfile)
+        except FileNotFoundError:
+            pass
+
+
+def _alive(pid):
+    try:
+        # Reap it if it is our child; a zombie is not alive.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open('/proc/%d/stat' % pid) as f:
+        return f.read().split(') ')[1][0] != 'Z'
+
+
+def http_ok(url):
+    """Whether ``url`` answers HTTP at all (any status below 500)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as error:
+        return error.code < 500
+
+
+def tcp_open(host, port):
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+def port_free(host, port):
+    """Refuse to start a service whose port something else holds."""
+    if tcp_open(host, port):
+        raise StartError('%s:%d is already in use: stop what listens there '
+                         '(ss -ltnp sport = :%d)' % (host, port, port))

@@ -1,0 +1,35 @@
+"""The compute node's Docker engine at /var/run/docker.sock: the one already
+running, or dockerd started without a bridge or NAT rules of its own
+(instances get their network from Neutron, never from the engine)."""
+
+import os
+
+import docker
+
+from novadocker_cloud import services
+
+SOCKET = '/var/run/docker.sock'
+URL = 'unix://' + SOCKET
+
+
+def _answers():
+    with docker.APIClient(base_url=URL, version='auto', timeout=5) as api:
+        return api.version()['Version']
+
+
+class Docker(services.Service):
+    name = 'docker'
+
+    def up(self):
+        try:
+            return '%s, engine %s (already running)' % (URL, _answers())
+        except Exception:
+            pass
+        engine = self.daemon('dockerd', [
+            'dockerd', '--host', URL, '--group', 'docker',
+            '--pidfile', self.layout.data('run', 'docker-engine.pid'),
+            '--bridge=none', '--iptables=false', '--ip-masq=false',
+            '--ip-forward=false'])
+        engine.wait_until(_answers, 'an answer on ' + SOCKET, 60)
+        os.chmod(SOCKET, 0o660)
+        return '%s, engine %s' % (URL, _answers())

@@ -1,0 +1,54 @@
+"""Glance: the file store in the state directory, and ``docker`` among the
+container formats (nova-docker's images are ``docker save`` tarballs)."""
+
+import os
+
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import services
+from novadocker_cloud.services import uwsgi
+
+
+class Glance(services.Service):
+    name = 'glance'
+    after = ('keystone',)
+
+    def up(self):
+        layout = self.layout
+        conf = layout.conf('glance', 'glance-api.conf')
+        images = layout.data('glance', 'images')
+        os.makedirs(images, exist_ok=True)
+        cloud_layout.write_ini(conf, {
+            'DEFAULT': {'public_endpoint': layout.url('glance'),
+                        'enabled_import_methods': '[]'},
+            'database': {'connection': layout.db_url('glance')},
+            'keystone_authtoken': layout.authtoken('glance'),
+            'paste_deploy': {'flavor': 'keystone'},
+            'glance_store': {'stores': 'file', 'default_store': 'file',
+                             'filesystem_store_datadir': images},
+            'image_format': {'container_formats':
+                             'ami,ari,aki,bare,ovf,ova,docker,compressed'},
+            'oslo_concurrency': {'lock_path': layout.data('glance',
+                                                          'lock')},
+            'os_glance_staging_store': {'filesystem_store_datadir':
+                                        layout.data('glance', 'staging')},
+            'os_glance_tasks_store': {'filesystem_store_datadir':
+                                      layout.data('glance', 'tasks')},
+        })
+        self.copy_from_venv('glance/glance-api-paste.ini',
+                            layout.conf('glance', 'glance-api-paste.ini'))
+        migrated = services.fingerprint(layout.db_url('glance'))
+        if not self.done('db', migrated):
+            self.run(layout.bin('glance-manage'), '--config-file', conf,
+                     'db_sync')
+            self.mark('db', migrated)
+        # Chunked uploads (``openstack image create`` from a pipe, nova's
+        # snapshots) need uWSGI to read the request body itself; glanceclient
+        # sends 1 MiB chunks, which uWSGI's default limit (1 MB) refuses.
+        return uwsgi.serve(
+            self, 'glance', 'glance.wsgi.api:application',
+            cloud_layout.PORTS['glance'],
+            {'OS_GLANCE_CONFIG_DIR': layout.conf('glance', '')},
+            extra=('http-raw-body = true', 'http-chunked-input = true',
+                   'http-auto-chunked = true', 'http-keepalive = false',
+                   'chunked-input-limit = %d' % (8 << 20),
+                   'socket-timeout = 60'))

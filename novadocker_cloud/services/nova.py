@@ -1,0 +1,206 @@
+"""Nova: the API under uWSGI, conductor, scheduler (cells v2 with cell0 and
+cell1, one conductor) and nova-compute running nova-docker as the
+unprivileged ``nova`` user, whose privileged operations go through
+oslo.privsep started the production way: sudo, nova-rootwrap and the
+package's rootwrap filter."""
+
+import datetime
+import grp
+import os
+import pwd
+import shutil
+import time
+
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import process
+from novadocker_cloud import services
+from novadocker_cloud.services import docker as docker_service
+from novadocker_cloud.services import keystone
+from novadocker_cloud.services import openvswitch
+from novadocker_cloud.services import uwsgi
+
+USER = 'nova'
+COMPUTE_DRIVER = 'novadocker.virt.docker.driver.DockerDriver'
+SUDOERS = '/etc/sudoers.d/novadocker-cloud'
+
+
+class Nova(services.Service):
+    name = 'nova'
+    after = ('keystone', 'placement', 'glance', 'neutron', 'rabbitmq',
+             'docker')
+
+    def up(self):
+        layout = self.layout
+        self._user()
+        conf = self._control_conf()
+        compute_conf = self._compute_conf()
+        self._rootwrap()
+        self._databases(conf)
+        url = uwsgi.serve(
+            self, 'nova-api', 'nova.wsgi.osapi_compute:application',
+            cloud_layout.PORTS['nova'],
+            {'OS_NOVA_CONFIG_DIR': layout.conf('nova', ''),
+             'OS_NOVA_CONFIG_FILES': 'api-paste.ini;nova.conf'})
+        for name in ('nova-conductor', 'nova-scheduler'):
+            self.daemon(name, [layout.bin(name), '--config-file', conf])
+        compute = self.daemon(
+            'nova-compute', [layout.bin('nova-compute'), '--config-file',
+                             compute_conf],
+            user=USER, extra_groups=[grp.getgrnam('docker').gr_gid],
+            cwd=layout.data('nova'),
+            env=dict(os.environ, HOME=layout.data('nova')))
+        since = datetime.datetime.now(datetime.timezone.utc).replace(
+            tzinfo=None, microsecond=0)
+        admin = keystone.admin_cloud(layout)
+        compute.wait_until(lambda: self._reporting(admin, since),
+                           'nova-compute reporting up', 180)
+        compute.wait_until(lambda: self._discovered(conf),
+                           'the compute node in cell1', 180)
+        self._flavors()
+        return '%s, compute host %s as user %s' % (url, layout.hostname,
+                                                   USER)
+
+    # -- set-up steps ------------------------------------------------------
+    def _user(self):
+        try:
+            pwd.getpwnam(USER)
+        except KeyError:
+            self.run('useradd', '--system', '--user-group', '--home-dir',
+                     self.layout.data('nova'), '--shell', '/usr/sbin/nologin',
+                     USER)
+        # The engine socket's group: the only access the user has to it.
+        self.run('usermod', '-aG', 'docker', USER)
+        for path in (self.layout.data('nova'),
+                     self.layout.data('nova', 'instances'),
+                     self.layout.data('nova', 'lock')):
+            os.makedirs(path, exist_ok=True)
+            shutil.chown(path, USER, USER)
+
+    def _common(self):
+        layout = self.layout
+        return {
+            'DEFAULT': {'transport_url': layout.transport_url(),
+                        'host': layout.hostname, 'my_ip': cloud_layout.HOST,
+                        'state_path': layout.data('nova'),
+                        'instances_path': layout.data('nova', 'instances')},
+            'oslo_concurrency': {'lock_path': layout.data('nova', 'lock')},
+            'placement': layout.keystone_auth('placement'),
+            'neutron': layout.keystone_auth('neutron'),
+            'service_user': dict(layout.keystone_auth('nova'),
+                                 send_service_user_token='true'),
+            'glance': {'region_name': cloud_layout.REGION},
+        }
+
+    def _control_conf(self):
+        """nova.conf of the API, conductor and scheduler (databases)."""
+        layout = self.layout
+        sections = self._common()
+        sections['DEFAULT'].update({'osapi_compute_workers': 2})
+        sections.update({
+            'api': {'auth_strategy': 'keystone'},
+            'api_database': {'connection': layout.db_url('nova_api', 'nova')},
+            'database': {'connection': layout.db_url('nova', 'nova')},
+            'keystone_authtoken': layout.authtoken('nova'),
+            'conductor': {'workers': 1},
+            'scheduler': {'workers': 1},
+        })
+        conf = layout.conf('nova', 'nova.conf')
+        cloud_layout.write_ini(conf, sections, mode=0o600)
+        self.copy_from_venv('nova/api-paste.ini',
+                            layout.conf('nova', 'api-paste.ini'))
+        return conf
+
+    def _compute_conf(self):
+        """nova-cpu.conf: what nova-compute (and its privsep daemon) read;
+        no database credentials, readable by the nova user."""
+        layout = self.layout
+        sections = self._common()
+        sections['DEFAULT'].update({
+            'compute_driver': COMPUTE_DRIVER,
+            'rootwrap_config': layout.conf('nova', 'rootwrap.conf'),
+            # Wait for Neutron's network-vif-plugged, and fail without it.
+            'vif_plugging_is_fatal': 'true',
+            'vif_plugging_timeout': self.options.vif_plugging_timeout,
+            'shutdown_timeout': 10,
+            'resume_guests_state_on_host_boot': 'true',
+        })
+        sections.update({
+            'docker': {'host_url': docker_service.URL},
+            'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
+        })
+        conf = layout.conf('nova', 'nova-cpu.conf')
+        cloud_layout.write_ini(conf, sections, mode=0o640, group=USER)
+        return conf
+
+    def _rootwrap(self):
+        """rootwrap.conf, the filters, and the one sudo rule."""
+        layout = self.layout
+        filters = layout.conf('nova', 'rootwrap.d')
+        os.makedirs(filters, exist_ok=True)
+        for name in ('compute.filters', 'docker.filters'):
+            self.copy_from_venv('nova/rootwrap.d/' + name,
+                                os.path.join(filters, name))
+        cloud_layout.write_ini(layout.conf('nova', 'rootwrap.conf'), {
+            'DEFAULT': {'filters_path': filters,
+                        'exec_dirs': ','.join((
+                            os.path.join(layout.venv, 'bin'), '/sbin',
+                            '/usr/sbin', '/bin', '/usr/bin')),
+                        'use_syslog': 'False', 'daemon_timeout': 600}},
+            mode=0o644)
+        rule = ('Defaults:%(user)s secure_path="%(bin)s:/usr/sbin:/usr/bin:'
+                '/sbin:/bin"\n'
+                '%(user)s ALL=(root) NOPASSWD: %(bin)s/nova-rootwrap '
+                '%(conf)s *\n' % {
+                    'user': USER, 'bin': os.path.join(layout.venv, 'bin'),
+                    'conf': layout.conf('nova', 'rootwrap.conf')})
+        staged = SUDOERS + '.new'
+        with open(staged, 'w') as f:
+            f.write(rule)
+        os.chmod(staged, 0o440)
+        self.run('visudo', '-cf', staged)
+        os.replace(staged, SUDOERS)
+
+    def _databases(self, conf):
+        layout = self.layout
+        manage = [layout.bin('nova-manage'), '--config-file', conf]
+        migrated = services.fingerprint(layout.db_url('nova', 'nova'),
+                                        layout.transport_url())
+        if self.done('db', migrated):
+            return
+        self.run(*manage, 'api_db', 'sync')
+        self.run(*manage, 'cell_v2', 'map_cell0', '--database_connection',
+                 layout.db_url('nova_cell0', 'nova'))
+        if ' cell1 ' not in self.run(*manage, 'cell_v2', 'list_cells'):
+            self.run(*manage, 'cell_v2', 'create_cell', '--name', 'cell1')
+        self.run(*manage, 'db', 'sync')
+        self.run(*manage, 'db', 'online_data_migrations')
+        self.mark('db', migrated)
+
+    def _reporting(self, admin, since):
+        """Whether this nova-compute has reported since it started (a
+        service record from an earlier run does not count): until then the
+        scheduler's ComputeFilter turns every boot away."""
+        for service in admin.compute.services(binary='nova-compute',
+                                              host=self.layout.hostname):
+            updated = datetime.datetime.fromisoformat(
+                service.updated_at.rstrip('Z')).replace(tzinfo=None)
+            return service.state == 'up' and updated >= since
+        return False
+
+    def _discovered(self, conf):
+        """Map this host into cell1 once nova-compute has registered."""
+        manage = [self.layout.bin('nova-manage'), '--config-file', conf,
+                  'cell_v2']
+        hosts = process.run(manage + ['list_hosts'])
+        if ' %s ' % self.layout.hostname in hosts:
+            return True
+        process.run(manage + ['discover_hosts'])
+        time.sleep(1)
+        return False
+
+    def _flavors(self):
+        cloud = keystone.admin_cloud(self.layout)
+        for name, ram, vcpus, disk in cloud_layout.FLAVORS:
+            if cloud.compute.find_flavor(name) is None:
+                cloud.compute.create_flavor(name=name, ram=ram, vcpus=vcpus,
+                                            disk=disk, is_public=True)

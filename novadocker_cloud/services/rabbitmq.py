@@ -1,0 +1,78 @@
+"""RabbitMQ: the message bus between the Nova services (and Neutron's
+notifier), on 127.0.0.1 with its own epmd, one user with a random
+password."""
+
+import os
+import shutil
+
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import process
+from novadocker_cloud import services
+
+RABBITMQ_BIN = '/usr/lib/rabbitmq/bin'
+
+
+class RabbitMQ(services.Service):
+    name = 'rabbitmq'
+
+    def _env(self):
+        base = self.layout.data('rabbitmq')
+        return dict(
+            os.environ, HOME=base,
+            PATH=RABBITMQ_BIN + ':' + os.environ.get('PATH', '/usr/bin:/bin'),
+            RABBITMQ_NODENAME='rabbit@localhost',
+            RABBITMQ_NODE_IP_ADDRESS=cloud_layout.HOST,
+            RABBITMQ_NODE_PORT=str(cloud_layout.PORTS['rabbitmq']),
+            RABBITMQ_MNESIA_BASE=os.path.join(base, 'mnesia'),
+            RABBITMQ_LOG_BASE=os.path.join(base, 'log'),
+            ERL_CRASH_DUMP=os.path.join(base, 'log', 'erl_crash.dump'),
+            RABBITMQ_LOGS='-',
+            RABBITMQ_PID_FILE=os.path.join(base, 'rabbitmq.pid'),
+            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(base,
+                                                       'enabled_plugins'),
+            RABBITMQ_CONFIG_FILE=os.path.join(base, 'rabbitmq'),
+            ERL_EPMD_ADDRESS=cloud_layout.HOST,
+            ERL_EPMD_PORT='4369')
+
+    def up(self):
+        base = self.layout.data('rabbitmq')
+        os.makedirs(os.path.join(base, 'log'), exist_ok=True)
+        with open(os.path.join(base, 'enabled_plugins'), 'w') as f:
+            f.write('[].\n')
+        with open(os.path.join(base, 'rabbitmq.conf'), 'w') as f:
+            f.write('listeners.tcp.1 = %s:%d\nloopback_users = none\n'
+                    'vm_memory_high_watermark.absolute = 512MiB\n'
+                    % (cloud_layout.HOST, cloud_layout.PORTS['rabbitmq']))
+        for path in (base,):
+            for root, dirs, files in os.walk(path):
+                shutil.chown(root, 'rabbitmq', 'rabbitmq')
+                for name in files:
+                    shutil.chown(os.path.join(root, name), 'rabbitmq',
+                                 'rabbitmq')
+        process.port_free(cloud_layout.HOST, cloud_layout.PORTS['rabbitmq'])
+        env = self._env()
+        epmd = self.daemon('epmd', ['epmd', '-address', cloud_layout.HOST],
+                           env=env, user='rabbitmq')
+        epmd.wait_until(lambda: process.tcp_open(cloud_layout.HOST, 4369),
+                        'epmd listening', 20)
+        server = self.daemon('rabbitmq', [
+            os.path.join(RABBITMQ_BIN, 'rabbitmq-server')], env=env,
+            user='rabbitmq', cwd=base)
+        server.wait_until(lambda: self._ctl('await_startup', timeout=60),
+                          'startup', 120)
+        password = self.layout.password('rabbitmq')
+        if not self.done('user', password):
+            users = self._ctl('list_users', '-q')
+            if 'openstack' in users.split():
+                self._ctl('change_password', 'openstack', password)
+            else:
+                self._ctl('add_user', 'openstack', password)
+            self._ctl('set_permissions', 'openstack', '.*', '.*', '.*')
+            self.mark('user', password)
+        return '%s:%d' % (cloud_layout.HOST, cloud_layout.PORTS['rabbitmq'])
+
+    def _ctl(self, *args, timeout=30):
+        return process.run(
+            [os.path.join(RABBITMQ_BIN, 'rabbitmqctl'), *args],
+            env=self._env(), user='rabbitmq', cwd=self.layout.data('rabbitmq'),
+            timeout=timeout + 10)
