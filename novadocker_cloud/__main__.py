@@ -4,6 +4,7 @@
                                           (boot, snapshot, delete), stop
     python -m novadocker_cloud --serve    bring it up and keep it up until
                                           Ctrl-C or ``... stop``
+    python -m novadocker_cloud status     its processes and their memory
     python -m novadocker_cloud stop       stop a cloud left serving
 """
 
@@ -16,6 +17,7 @@ from novadocker_cloud import clouds
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
 from novadocker_cloud import process
+from novadocker_cloud import status
 from novadocker_cloud.services import docker
 from novadocker_cloud.services import glance
 from novadocker_cloud.services import keystone
@@ -41,8 +43,9 @@ def parse(argv):
         prog='python -m novadocker_cloud', description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('command', nargs='?', default='demo',
-                        choices=('demo', 'up', 'stop'),
-                        help='demo (default), up (same as --serve), stop')
+                        choices=('demo', 'up', 'status', 'stop'),
+                        help='demo (default), up (same as --serve), status, '
+                        'stop')
     parser.add_argument('--serve', action='store_true',
                         help='stay up after bringing the cloud up')
     parser.add_argument('--state-dir', default=cloud_layout.DEFAULT_STATE_DIR)
@@ -58,6 +61,9 @@ def main(argv=None):
     layout = cloud_layout.Layout(options.state_dir, options.config_dir)
     if options.command == 'stop':
         orchestrator.stop(layout)
+        return 0
+    if options.command == 'status':
+        status.report(layout)
         return 0
     cloud = orchestrator.Orchestrator(layout, SERVICES, options)
     try:

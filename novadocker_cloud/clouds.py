@@ -35,8 +35,7 @@ def write(layout):
 
 def connect(layout, name):
     """An openstacksdk connection as one of IDENTITIES."""
-    return openstack.connect(cloud=name, load_yaml_config=False,
-                             load_envvars=False,
+    return openstack.connect(load_yaml_config=False, load_envvars=False,
                              **_config(layout)[name])
 
 

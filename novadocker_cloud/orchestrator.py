@@ -81,7 +81,7 @@ class Orchestrator:
 
 def running(layout):
     """Whether processes recorded by an earlier bring-up still run."""
-    for pidfile in _recorded(layout):
+    for pidfile in recorded(layout):
         try:
             with open(pidfile) as f:
                 os.kill(int(f.read()), 0)
@@ -91,7 +91,7 @@ def running(layout):
     return False
 
 
-def _recorded(layout):
+def recorded(layout):
     try:
         with open(os.path.join(layout.run, 'started')) as f:
             return [line.strip() for line in f if line.strip()]
@@ -102,7 +102,7 @@ def _recorded(layout):
 def stop(layout, say=print):
     """Stop every process the cloud started: signalled newest first, then
     waited for together (each service shuts down on its own)."""
-    pidfiles = [p for p in reversed(_recorded(layout)) if os.path.exists(p)]
+    pidfiles = [p for p in reversed(recorded(layout)) if os.path.exists(p)]
     if pidfiles:
         say('stopping %s' % ', '.join(
             os.path.basename(p)[:-len('.pid')] for p in pidfiles))

@@ -21,28 +21,44 @@ WEB_COMMAND = (
     'while true; do sleep 1 & wait $!; done')
 
 
-def busybox_rootfs_tar():
-    """A tar stream of a rootfs holding only the static busybox."""
+def directory(name, mode=0o755):
+    """A (TarInfo, data) rootfs entry for a directory."""
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, mode
+    return info, None
+
+
+def symlink(name, target):
+    """A (TarInfo, data) rootfs entry for a symbolic link."""
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info, None
+
+
+def regular(name, data, mode=0o644):
+    """A (TarInfo, data) rootfs entry for a file holding ``data``."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    return info, data
+
+
+def busybox_rootfs_tar(extra_applets=(), extra_entries=()):
+    """A tar stream of a rootfs holding only the static busybox, linked as
+    BUSYBOX_APPLETS and ``extra_applets``; images that need more (the SSH
+    test image) add ``extra_entries``, (TarInfo, data) pairs, after it."""
+    entries = [directory(d, 0o1777 if d == 'tmp' else 0o755)
+               for d in ('bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root',
+                         'var', 'var/www')]
+    with open(BUSYBOX, 'rb') as f:
+        entries.append(regular('bin/busybox', f.read(), 0o755))
+    applets = dict.fromkeys(BUSYBOX_APPLETS + tuple(extra_applets))
+    entries += [symlink('bin/' + applet, 'busybox') for applet in applets]
+    entries += [regular('etc/passwd', b'root:x:0:0:root:/root:/bin/sh\n'),
+                regular('etc/group', b'root:x:0:\n')]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w') as tar:
-        for d in ('bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'root', 'var',
-                  'var/www'):
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o1777 if d == 'tmp' else 0o755
-            tar.addfile(info)
-        tar.add(BUSYBOX, arcname='bin/busybox')
-        for applet in BUSYBOX_APPLETS:
-            info = tarfile.TarInfo('bin/' + applet)
-            info.type = tarfile.SYMTYPE
-            info.linkname = 'busybox'
-            tar.addfile(info)
-        for name, text in (('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n'),
-                           ('etc/group', 'root:x:0:\n')):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+        for info, data in entries + list(extra_entries):
+            tar.addfile(info, None if data is None else io.BytesIO(data))
     return buf.getvalue()
 
 

@@ -14,6 +14,9 @@ APT_PACKAGES=(docker.io busybox-static openvswitch-switch iproute2 ethtool
 APT_PACKAGES+=(mariadb-server rabbitmq-server sudo python3-venv python3-dev)
 # tests/unit/test_devstack.py checks every shell script with shellcheck.
 APT_PACKAGES+=(shellcheck)
+# The SSH test image for Tempest's validation (novadocker_cloud/ssh_image.py)
+# copies dropbear into it; its functional test logs in with ssh.
+APT_PACKAGES+=(dropbear-bin openssh-client)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

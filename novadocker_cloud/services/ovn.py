@@ -27,6 +27,11 @@ def sb_connection():
     return 'tcp:%s:%d' % (cloud_layout.HOST, cloud_layout.PORTS['ovn_sb'])
 
 
+def nbctl(*args):
+    return process.run(['ovn-nbctl', '--db=' + nb_connection(),
+                        '--timeout=10', *args]).strip()
+
+
 def sbctl(*args):
     return process.run(['ovn-sbctl', '--db=' + sb_connection(),
                         '--timeout=10', *args]).strip()

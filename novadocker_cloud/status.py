@@ -1,0 +1,61 @@
+"""``python -m novadocker_cloud status``: each process the cloud started,
+whether it runs, and its memory with its children's (uWSGI workers, the
+privsep daemon, containerd), in all."""
+
+import os
+
+import psutil
+
+from novadocker_cloud import orchestrator
+
+MIB = 1 << 20
+
+
+def memory(pid):
+    """(RSS, PSS) in bytes of ``pid`` and its descendants."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root] + root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0, 0
+    rss = pss = 0
+    for proc in tree:
+        try:
+            info = proc.memory_full_info()
+        except psutil.NoSuchProcess:
+            continue
+        rss += info.rss
+        pss += info.pss
+    return rss, pss
+
+
+def memory_of(layout):
+    """PSS in bytes of every process the cloud started."""
+    return sum(memory(pid)[1] for _, pid in _pids(layout) if pid)
+
+
+def _pids(layout):
+    for pidfile in orchestrator.recorded(layout):
+        name = os.path.basename(pidfile)[:-len('.pid')]
+        try:
+            with open(pidfile) as f:
+                yield name, int(f.read())
+        except (OSError, ValueError):
+            yield name, None
+
+
+def report(layout, out=print):
+    """Print one line per process and the total; returns the total PSS."""
+    total_rss = total_pss = 0
+    for name, pid in _pids(layout):
+        if pid is None:
+            out('%-32s stopped' % name)
+            continue
+        rss, pss = memory(pid)
+        total_rss += rss
+        total_pss += pss
+        out('%-32s pid %-7d RSS %7.1f MiB  PSS %7.1f MiB' % (
+            name, pid, rss / MIB, pss / MIB))
+    out('%-32s %11s RSS %7.1f MiB  PSS %7.1f MiB' % (
+        'all', '', total_rss / MIB, total_pss / MIB))
+    return total_pss

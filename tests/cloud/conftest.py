@@ -1,0 +1,78 @@
+"""The real cloud for end-to-end tests: ``python -m novadocker_cloud up``
+(every service real, nova-compute as the nova user), brought up once for
+the session and stopped at its end; tests act through openstacksdk as the
+admin and as members of two projects.
+
+The cloud runs its own OVS in the host's namespace, so these tests run in a
+pytest session of their own (tools/run-tests.sh), apart from the functional
+tests' private switches.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from novadocker_cloud import clouds
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import orchestrator
+from tests.cloud import helpers
+
+# Short enough for the test that waits for it to run out.
+VIF_PLUGGING_TIMEOUT = 20
+
+
+@pytest.fixture(scope='session')
+def cloud():
+    layout = cloud_layout.Layout()
+    log_path = os.path.join('/tmp', 'novadocker-cloud-tests.log')
+    log = open(log_path, 'w')
+    began = time.monotonic()
+    launcher = subprocess.Popen(
+        [sys.executable, '-m', 'novadocker_cloud', 'up',
+         '--vif-plugging-timeout', str(VIF_PLUGGING_TIMEOUT)],
+        cwd=cloud_layout.REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # Printed once clouds.yaml is written.
+        while '] serving.' not in _read(log_path):
+            if launcher.poll() is not None:
+                pytest.fail('the cloud did not come up:\n' + _read(log_path))
+            if time.monotonic() - began > 900:
+                pytest.fail('the cloud took over 15 min:\n' + _read(log_path))
+            time.sleep(1)
+        print('\ncloud up in %.1fs' % (time.monotonic() - began))
+        yield helpers.Cloud(layout, {name: clouds.connect(layout, name)
+                                     for name in clouds.IDENTITIES})
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        try:
+            launcher.wait(timeout=120)
+        finally:
+            log.close()
+    assert not orchestrator.running(layout), _read(log_path)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+@pytest.fixture(scope='session')
+def web_image(cloud):
+    """The busybox web server, uploaded by the demo member."""
+    image = cloud.upload_docker_image('tests-web', cloud.demo)
+    yield image
+    cloud.demo.image.delete_image(image)
+
+
+@pytest.fixture(scope='session')
+def flavor(cloud):
+    return cloud.admin.compute.find_flavor('docker.small')
+
+
+@pytest.fixture(scope='session')
+def private_network(cloud):
+    return cloud.demo.network.find_network('private')

@@ -1,0 +1,196 @@
+"""Servers through the real cloud (see conftest.py): every service real,
+the driver inside nova-compute running as the nova user."""
+
+import io
+import os
+import pwd
+import re
+import signal
+import time
+
+import pytest
+
+from novadocker_cloud import demo
+from novadocker_cloud.services import nova as nova_service
+from novadocker_cloud.services import openvswitch
+from novadocker_cloud.services import ovn
+from tests.cloud import conftest
+
+
+def _page(address):
+    return demo.fetch('http://%s/' % address)
+
+
+def _pid_of(cloud, name):
+    with open(cloud.layout.pidfile(name)) as f:
+        return int(f.read())
+
+
+def test_member_boots_a_server_neutron_binds_and_reports_plugged(
+        cloud, web_image, flavor, private_network):
+    before = cloud.netns_links()
+    server = cloud.boot(cloud.demo, 'bound', web_image, flavor,
+                        private_network)
+    try:
+        assert server.status == 'ACTIVE'
+        container = cloud.container(server.id)
+        assert container['State']['Status'] == 'running'
+        [port] = cloud.ports_of(server.id)
+        assert port.status == 'ACTIVE'
+        assert port.binding_host_id == cloud.layout.hostname
+        assert port.binding_vif_type == 'ovs'
+        tap = 'tap' + port.id[:11]
+        assert openvswitch.vsctl('port-to-br', tap) == 'br-int'
+        assert openvswitch.vsctl('get', 'Interface', tap,
+                                 'external_ids:iface-id').strip('"') == port.id
+        chassis = ovn.sbctl('--bare', '--columns=chassis', 'find',
+                            'Port_Binding', 'logical_port=' + port.id)
+        assert ovn.sbctl('get', 'Chassis', chassis,
+                         'hostname').strip('"') == cloud.layout.hostname
+        assert container['Id'] in cloud.netns_links() - before
+        # Neutron told Nova the port is up, and Nova took the event.
+        sent = re.compile(r"'name': 'network-vif-plugged', 'status': "
+                          r"'completed', 'tag': '%s', 'code': 200" % port.id)
+        cloud.wait_for(lambda: sent.search(cloud.log('neutron-api')),
+                       'network-vif-plugged sent for ' + port.id)
+        # nova-compute (the nova user) spawned it; the plugging went
+        # through privsep started by sudo and nova-rootwrap.
+        compute = cloud.log('nova-compute')
+        assert ('Spawned container nova-%s' % server.id) in compute
+        assert os.stat('/proc/%d' % _pid_of(cloud, 'nova-compute')).st_uid \
+            == pwd.getpwnam(nova_service.USER).pw_uid
+        assert "Running privsep helper: ['sudo', 'nova-rootwrap', " \
+            "'/etc/novadocker-cloud/nova/rootwrap.conf', 'privsep-helper', " \
+            "'--config-file', '/etc/novadocker-cloud/nova/nova-cpu.conf', " \
+            "'--privsep_context', 'novadocker.privsep.sys_admin_pctxt'" \
+            in compute
+    finally:
+        cloud.delete(cloud.demo, server)
+    assert cloud.leftovers(server.id, [port.id]) == {}
+    assert container['Id'] not in cloud.netns_links()
+
+
+def test_reboot_stop_start_keep_the_server_reachable(
+        cloud, web_image, flavor, private_network):
+    server = cloud.boot(cloud.demo, 'lifecycle', web_image, flavor,
+                        private_network)
+    public = cloud.demo.network.find_network('public')
+    fip = cloud.demo.network.create_ip(floating_network_id=public.id)
+    try:
+        [port] = cloud.ports_of(server.id)
+        cloud.demo.network.update_ip(fip, port_id=port.id)
+        address = fip.floating_ip_address
+        assert _page(address) == 'hello from lifecycle'
+        for kind in ('SOFT', 'HARD'):
+            started = cloud.container(server.id)['State']['StartedAt']
+            cloud.demo.compute.reboot_server(server, kind)
+            cloud.wait_for(lambda: cloud.container(server.id)['State'][
+                'StartedAt'] != started, '%s reboot' % kind, 60)
+            server = cloud.wait_status(cloud.demo, server, 'ACTIVE')
+            assert _page(address) == 'hello from lifecycle', kind
+        cloud.demo.compute.stop_server(server)
+        cloud.wait_status(cloud.demo, server, 'SHUTOFF')
+        assert cloud.container(server.id)['State']['Status'] == 'exited'
+        cloud.demo.compute.start_server(server)
+        cloud.wait_status(cloud.demo, server, 'ACTIVE')
+        assert cloud.container(server.id)['State']['Status'] == 'running'
+        assert _page(address) == 'hello from lifecycle'
+    finally:
+        cloud.demo.network.delete_ip(fip)
+        cloud.delete(cloud.demo, server)
+    assert cloud.leftovers(server.id, [port.id]) == {}
+
+
+def test_snapshot_keeps_what_the_container_wrote_and_boots(
+        cloud, web_image, flavor, private_network):
+    server = cloud.boot(cloud.demo, 'original', web_image, flavor,
+                        private_network)
+    snapshot = copy = None
+    try:
+        with cloud.engine() as api:
+            run = api.exec_create('nova-' + server.id,
+                                  ['sh', '-c', 'echo kept > /root/written'])
+            api.exec_start(run)
+        snapshot = cloud.demo.compute.create_server_image(
+            server, 'original-snapshot', wait=True, timeout=180)
+        snapshot = cloud.demo.image.get_image(snapshot)
+        assert snapshot.status == 'active'
+        assert snapshot.container_format == 'docker'
+        copy = cloud.boot(cloud.demo, 'copy', snapshot, flavor,
+                          private_network)
+        assert copy.status == 'ACTIVE'
+        with cloud.engine() as api:
+            run = api.exec_create('nova-' + copy.id,
+                                  ['cat', '/root/written'])
+            assert api.exec_start(run).decode().strip() == 'kept'
+    finally:
+        for each in (copy, server):
+            if each is not None:
+                cloud.delete(cloud.demo, each)
+        if snapshot is not None:
+            cloud.demo.image.delete_image(snapshot)
+
+
+def test_no_network_vif_plugged_fails_the_boot_cleanly(
+        cloud, web_image, flavor, private_network):
+    """ovn-controller frozen: the port is never claimed, Neutron never says
+    it is up; the boot must fail after vif_plugging_timeout, not go
+    ACTIVE without a network."""
+    controller = _pid_of(cloud, 'ovn-controller')
+    os.kill(controller, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        server = cloud.boot(cloud.demo, 'unplugged', web_image, flavor,
+                            private_network, wait=False)
+        server = cloud.wait_status(cloud.demo, server, 'ERROR', 180)
+        waited = time.monotonic() - began
+    finally:
+        os.kill(controller, signal.SIGCONT)
+    try:
+        assert waited >= conftest.VIF_PLUGGING_TIMEOUT
+        fault = cloud.fault(cloud.demo, server)
+        assert 'Failed to allocate the network(s)' in fault, fault
+        assert cloud.container(server.id) is None
+        assert cloud.leftovers(server.id, []) == {}
+    finally:
+        cloud.delete(cloud.demo, server)
+
+
+def test_a_non_docker_image_fails_with_a_clear_fault(
+        cloud, flavor, private_network):
+    image = cloud.demo.image.create_image(
+        name='not-a-container', container_format='bare', disk_format='raw',
+        data=io.BytesIO(b'\0' * 4096), allow_duplicates=True, wait=True)
+    try:
+        server = cloud.boot(cloud.demo, 'vm-image', image, flavor,
+                            private_network, wait=False)
+        server = cloud.wait_status(cloud.demo, server, 'ERROR')
+        fault = cloud.fault(cloud.demo, server)
+        assert 'container_format bare' in fault, fault
+        assert '--container-format docker' in fault, fault
+        assert cloud.container(server.id) is None
+        cloud.delete(cloud.demo, server)
+        assert cloud.leftovers(server.id, []) == {}
+    finally:
+        cloud.demo.image.delete_image(image)
+
+
+def test_another_project_cannot_see_or_touch_the_server(
+        cloud, web_image, flavor, private_network):
+    server = cloud.boot(cloud.demo, 'private-to-demo', web_image, flavor,
+                        private_network)
+    try:
+        other = cloud.alt_demo.compute
+        assert server.id not in [s.id for s in other.servers()]
+        for act in (other.get_server,
+                    lambda s: other.delete_server(s, ignore_missing=False),
+                    lambda s: other.reboot_server(s, 'HARD'),
+                    other.stop_server):
+            with pytest.raises(Exception) as raised:
+                act(server.id)
+            assert getattr(raised.value, 'status_code', None) == 404, \
+                raised.value
+        assert cloud.demo.compute.get_server(server).status == 'ACTIVE'
+        assert cloud.container(server.id)['State']['Status'] == 'running'
+    finally:
+        cloud.delete(cloud.demo, server)

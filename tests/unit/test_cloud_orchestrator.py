@@ -1,0 +1,106 @@
+"""The cloud launcher's orchestration with real processes: order, progress,
+a service that fails to start reported with its log, and everything
+already started stopped."""
+
+import os
+import re
+import stat
+import types
+
+import pytest
+
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import orchestrator
+from novadocker_cloud import process
+from novadocker_cloud import services
+
+
+class Sleeper(services.Service):
+    name = 'sleeper'
+    pids = []
+
+    def up(self):
+        self.pids.append(self.daemon('sleeper', ['sleep', '300']).proc.pid)
+        return 'asleep'
+
+
+class Waiter(services.Service):
+    """Needs the sleeper; its process says why it fails, then exits."""
+
+    name = 'waiter'
+    after = ('sleeper',)
+
+    def up(self):
+        daemon = self.daemon('waiter', [
+            'sh', '-c', 'echo "cannot bind 127.0.0.1:9" >&2; exit 3'])
+        daemon.wait_until(lambda: False, 'a listener', timeout=10)
+
+
+@pytest.fixture
+def layout(tmp_path):
+    return cloud_layout.Layout(str(tmp_path / 'state'), str(tmp_path / 'etc'))
+
+
+def _pid(layout, name):
+    with open(layout.pidfile(name)) as f:
+        return int(f.read())
+
+
+def test_a_failed_start_reports_the_log_and_stops_what_started(layout):
+    said = []
+    cloud = orchestrator.Orchestrator(
+        layout, (Sleeper, Waiter), types.SimpleNamespace(),
+        out=lambda line, flush: said.append(line))
+    Sleeper.pids.clear()
+    with pytest.raises(process.StartError) as raised:
+        cloud.up()
+    message = str(raised.value)
+    assert 'waiter did not come up' in message
+    assert 'exited with 3' in message
+    assert 'cannot bind 127.0.0.1:9' in message
+    [pid] = Sleeper.pids
+    assert not os.path.exists('/proc/%d' % pid) or _zombie(pid)
+    assert not orchestrator.running(layout)
+    assert any(re.search(r'^\[ *[0-9.]+s\] sleeper: up in [0-9.]+s: asleep$',
+                         line) for line in said), said
+    assert any('waiter: FAILED' in line for line in said)
+    assert any('stopping waiter, sleeper' in line for line in said)
+
+
+def test_stop_ends_a_served_cloud_by_its_pidfiles(layout):
+    cloud = orchestrator.Orchestrator(layout, (Sleeper,),
+                                      types.SimpleNamespace(),
+                                      out=lambda line, flush: None)
+    cloud.up()
+    pid = _pid(layout, 'sleeper')
+    assert orchestrator.running(layout)
+    with pytest.raises(process.StartError, match='running already'):
+        orchestrator.Orchestrator(layout, (Sleeper,),
+                                  types.SimpleNamespace(),
+                                  out=lambda line, flush: None).up()
+    orchestrator.stop(layout, say=lambda line: None)
+    assert not orchestrator.running(layout)
+    assert not os.path.exists('/proc/%d' % pid) or _zombie(pid)
+
+
+def test_passwords_are_random_kept_and_private(layout):
+    first = layout.password('keystone')
+    assert first == cloud_layout.Layout(layout.state,
+                                        layout.etc).password('keystone')
+    assert first != layout.password('glance')
+    mode = stat.S_IMODE(os.stat(os.path.join(layout.state,
+                                             'passwords')).st_mode)
+    assert mode == 0o600
+
+
+def test_config_files_keep_option_case(tmp_path):
+    path = str(tmp_path / 'x.conf')
+    cloud_layout.write_ini(path, {'DEFAULT': {'OS_Mixed': 1}})
+    with open(path) as f:
+        assert 'OS_Mixed = 1' in f.read()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def _zombie(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        return f.read().split(') ')[1][0] == 'Z'
