@@ -95,6 +95,21 @@ instance_opts = [
                default=120, min=0,
                help='Seconds a soft reboot waits for the container to stop '
                     'after SIGTERM before it is killed.'),
+    cfg.StrOpt('lxcfs_path',
+               default='',
+               help='Where LXCFS is mounted (e.g. /var/lib/lxcfs), or empty '
+                    'for none. New instances then get its per-container '
+                    '/proc/cpuinfo, meminfo, stat, uptime, loadavg, '
+                    'diskstats, swaps, slabinfo and '
+                    '/sys/devices/system/cpu/online, read-only over their '
+                    'own, so that they show the flavor\'s vCPUs and memory '
+                    'and the instance\'s own uptime instead of the host\'s. '
+                    'Run lxcfs with --enable-cfs (vCPUs are CPU quotas, '
+                    'not cpusets) and -l (the load average), before '
+                    'nova-compute starts: if LXCFS is not mounted there '
+                    'then, nova-compute warns and new instances get the '
+                    'host\'s files. Instances spawned with it need LXCFS '
+                    'running to start again.'),
 ]
 
 image_opts = [

@@ -31,7 +31,7 @@ def sample(output_file):
 def _default(opt):
     if opt.sample_default is not None:
         return '`%s`' % (opt.sample_default,)
-    if opt.default is None or opt.default == []:
+    if opt.default is None or opt.default in ([], ''):
         return '(none)'
     if isinstance(opt.default, list):
         return '`%s`' % ','.join(str(v) for v in opt.default)

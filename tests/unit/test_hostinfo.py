@@ -99,3 +99,29 @@ def test_container_usage_cgroup_v2(fake_root):
     assert usage.memory_bytes() == (4096, None)
     write(unified / 'memory.max', '8192\n')
     assert usage.memory_bytes() == (4096, 8192)
+
+
+def _mountinfo(*mounts):
+    return ''.join('%d 1 0:%d / %s rw,relatime - %s src rw\n'
+                   % (i, i, point, fstype)
+                   for i, (point, fstype) in enumerate(mounts, 30))
+
+
+def test_lxcfs_files_are_those_its_mount_serves(fake_root, tmp_path):
+    proc, _ = fake_root
+    lxcfs = tmp_path / 'lxc fs'
+    write(lxcfs / 'proc' / 'uptime', '')
+    write(lxcfs / 'proc' / 'meminfo', '')
+    wanted = ['proc/meminfo', 'proc/uptime', 'sys/devices/system/cpu/online']
+    escaped = str(lxcfs).replace(' ', '\\040')
+    write(proc / 'self' / 'mountinfo', _mountinfo(
+        ('/', 'ext4'), (escaped, 'fuse.lxcfs')))
+    assert hostinfo.lxcfs_files(str(lxcfs) + '/', wanted) == [
+        'proc/meminfo', 'proc/uptime']
+    # Not a mount point, another filesystem, or one mounted over LXCFS.
+    assert hostinfo.lxcfs_files(str(tmp_path), wanted) == []
+    write(proc / 'self' / 'mountinfo', _mountinfo((escaped, 'tmpfs')))
+    assert hostinfo.lxcfs_files(str(lxcfs), wanted) == []
+    write(proc / 'self' / 'mountinfo', _mountinfo(
+        (escaped, 'fuse.lxcfs'), (escaped, 'tmpfs')))
+    assert hostinfo.lxcfs_files(str(lxcfs), wanted) == []

@@ -147,3 +147,64 @@ def test_a_container_joining_a_sandbox_leaves_it_the_network_identity():
     assert host['pids_limit'] == spec.SANDBOX_LIMITS['pids_limit']
     assert host['privileged'] is False
     assert host['security_opt'] == ['no-new-privileges']
+
+
+@pytest.mark.parametrize('props, enabled, terminal', [
+    ({}, True, True),
+    ({}, False, False),
+    # The image decides when it says: none for a daemon, one for a shell.
+    ({'hw_serial_port_count': 0}, True, False),
+    ({'hw_serial_port_count': 1}, False, True),
+    ({'hw_serial_port_count': 2}, True, True),
+])
+def test_a_terminal_for_the_serial_console(props, enabled, terminal):
+    settings = spec.console(_image(**props), enabled)
+    if terminal:
+        # StdinOnce stays false (detach): a console client leaving must
+        # not close the container's stdin.
+        assert settings == {'tty': True, 'stdin_open': True,
+                            'detach': True}
+    else:
+        assert settings == {}
+
+
+def test_build_gives_a_terminal_when_the_serial_console_is_on():
+    create, _host = spec.build(factories.instance(), _image(),
+                               factories.network_info(), cfg.CONF.docker,
+                               serial_console_enabled=True)
+    assert create['tty'] is create['stdin_open'] is True
+
+
+def test_lxcfs_files_are_bound_read_only_over_the_containers_own():
+    assert spec.lxcfs_mounts('/var/lib/lxcfs', [
+        'proc/cpuinfo', 'sys/devices/system/cpu/online']) == [
+        {'Type': 'bind', 'Source': '/var/lib/lxcfs/proc/cpuinfo',
+         'Target': '/proc/cpuinfo', 'ReadOnly': True},
+        {'Type': 'bind',
+         'Source': '/var/lib/lxcfs/sys/devices/system/cpu/online',
+         'Target': '/sys/devices/system/cpu/online', 'ReadOnly': True}]
+
+
+@pytest.fixture
+def lxcfs_path():
+    cfg.CONF.set_override('lxcfs_path', '/run/lxcfs', group='docker')
+    yield '/run/lxcfs'
+    cfg.CONF.clear_override('lxcfs_path', group='docker')
+
+
+def test_build_binds_the_lxcfs_files_found_at_startup(lxcfs_path):
+    instance, image = factories.instance(), _image()
+    network_info = factories.network_info()
+    _create, host = spec.build(instance, image, network_info,
+                               cfg.CONF.docker,
+                               lxcfs_files=['proc/uptime', 'proc/stat'])
+    assert host['mounts'] == spec.lxcfs_mounts(
+        lxcfs_path, ['proc/uptime', 'proc/stat'])
+    # None found (LXCFS not mounted when nova-compute started): no mounts,
+    # which the engine would refuse for want of a source.
+    _create, host = spec.build(instance, image, network_info,
+                               cfg.CONF.docker)
+    assert 'mounts' not in host
+    _create, host = spec.build_sandbox(instance, network_info,
+                                       cfg.CONF.docker)
+    assert 'mounts' not in host

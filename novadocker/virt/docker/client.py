@@ -6,6 +6,7 @@ must not pay.
 """
 
 import contextlib
+import socket
 import threading
 import time
 
@@ -33,6 +34,11 @@ LABEL_SANDBOX = LABEL_PREFIX + 'sandbox.instance.uuid'
 SANDBOX_PREFIX = 'nova-sandbox-'
 STATE_SETTLE_TIMEOUT = 10
 STATE_SNAPSHOT_MAX_AGE = 5
+# The keys that end an attach when typed one by one. The engine cannot be
+# told to have none, and its default (ctrl-p ctrl-q) holds back every lone
+# ctrl-p (a shell's "previous command") until the next key. NUL, US, NUL
+# is never typed by chance, and only a lone NUL is held back.
+DETACH_KEYS = 'ctrl-@,ctrl-_,ctrl-@'
 
 
 class DockerUnavailable(exception.HypervisorUnavailable):
@@ -271,6 +277,48 @@ class DockerClient:
 
     def image_exists(self, reference):
         return self.inspect_image(reference) is not None
+
+
+class Terminal:
+    """The terminal of an instance's running container, attached on a
+    connection of its own: ``socket`` carries what is written to it into
+    the container's stdin and the TTY's output back, until the container
+    stops, or until close(), which leaves the container as it was."""
+
+    def __init__(self, instance):
+        name = container_name(instance.uuid)
+        self._api = connect()
+        self._stream = None
+        try:
+            with translated_errors('attaching to ' + name, instance):
+                self._stream = self._api.attach_socket(name, params={
+                    'stdin': 1, 'stdout': 1, 'stderr': 1, 'stream': 1,
+                    'detachKeys': DETACH_KEYS})
+                # Attached to a stopped container, the engine would wait
+                # for its next start: asked after the attach, the state
+                # cannot change unseen in between.
+                running = self._api.inspect_container(name)['State'][
+                    'Running']
+        except Exception:
+            self.close()
+            raise
+        # The SDK gives a local socket's file object; TLS, the socket.
+        self.socket = getattr(self._stream, '_sock', self._stream)
+        if not running:
+            self.close()
+            raise exception.InstanceNotRunning(instance_id=instance.uuid)
+
+    def close(self):
+        if self._stream is not None:
+            sock = getattr(self._stream, '_sock', self._stream)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            # The HTTP response the SDK keeps with the stream holds the
+            # socket open (over TLS, until a garbage collection): first.
+            self._stream._response.close()
+            self._stream.close()
+            sock.close()
+        self._api.close()
 
 
 class ContainerStates:

@@ -11,7 +11,8 @@ instance's container joins: plugged once before the instance's first start,
 kept across its reboots and power cycles, unplugged when it is destroyed.
 This module only maps Nova's operations onto the modules that do the work:
 ``client`` (the engine), ``spec`` (container configuration), ``images``
-(Glance), ``network`` (VIF plugging) and ``hostinfo`` (host and cgroups).
+(Glance), ``network`` (VIF plugging), ``hostinfo`` (host and cgroups) and
+``console`` (serial consoles).
 """
 
 import contextlib
@@ -33,6 +34,7 @@ import os_resource_classes as orc
 
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
+from novadocker.virt.docker import console
 from novadocker.virt.docker import events
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import images
@@ -89,7 +91,10 @@ class DockerDriver(driver.ComputeDriver):
         self.docker = client.DockerClient()
         self.container_states = client.ContainerStates(self.docker)
         self.network = network.Network()
+        self.consoles = console.SerialConsoles(self.docker)
         self.lifecycle_events = None
+        # What init_host found of [docker] lxcfs_path.
+        self.lxcfs_files = []
         # Nova's live-migration bookkeeping; containers never migrate live.
         self.active_migrations = {}
 
@@ -110,8 +115,9 @@ class DockerDriver(driver.ComputeDriver):
     def init_host(self, host):
         """Fail early and clearly if the engine is unreachable, drop the
         namespaces of containers that stopped while nova-compute was away
-        (nova then restarts or stops each instance as it should be), and
-        start following the engine's container events."""
+        (nova then restarts or stops each instance as it should be), serve
+        the serial consoles of those that run again, and start following
+        the engine's container events."""
         self.docker.ping()
         containers = self.docker.list_containers()
         stopped = [c['Id'] for c in containers + self.docker.list_sandboxes()
@@ -123,19 +129,44 @@ class DockerDriver(driver.ComputeDriver):
                       'image %s ([docker] sandbox_image): spawns will fail '
                       'until it is pulled or loaded.',
                       CONF.docker.sandbox_image)
+        self.lxcfs_files = self._lxcfs_files()
         LOG.info('Docker engine at %(url)s: %(total)d instance containers, '
                  '%(stopped)d not running',
                  {'url': CONF.docker.host_url, 'total': len(containers),
                   'stopped': len(stopped)})
         self.cleanup_host(host)
+        self.consoles.reopen(containers)
         self.lifecycle_events = events.LifecycleWatcher(
             self.emit_event, on_arrival=self.container_states.invalidate)
         self.lifecycle_events.start()
+
+    def _lxcfs_files(self):
+        """What new instances get of [docker] lxcfs_path; none, with a
+        warning, when LXCFS does not serve it. Not a refusal: without it
+        instances are still confined, and nova-compute must keep managing
+        those that run."""
+        path = CONF.docker.lxcfs_path
+        if not path:
+            return []
+        files = hostinfo.lxcfs_files(path, spec.LXCFS_FILES)
+        if files:
+            LOG.info('LXCFS at %(path)s: new instances get its %(files)s',
+                     {'path': path, 'files': ', '.join(files)})
+        else:
+            LOG.warning('[docker] lxcfs_path is %(path)s but no LXCFS is '
+                        'mounted there: new instances will see the host\'s '
+                        '/proc/cpuinfo, /proc/meminfo and /proc/uptime, not '
+                        'their own, and instances spawned with it cannot '
+                        'start until it is. Start it (lxcfs --enable-cfs '
+                        '%(path)s), then restart nova-compute.',
+                        {'path': path})
+        return files
 
     def cleanup_host(self, host):
         if self.lifecycle_events is not None:
             self.lifecycle_events.stop()
             self.lifecycle_events = None
+        self.consoles.close_all()
 
     def get_available_nodes(self, refresh=False):
         return [CONF.host]
@@ -242,7 +273,9 @@ class DockerDriver(driver.ComputeDriver):
                    if CONF.docker.network_sandbox else None)
         create_kwargs, host_config = spec.build(
             instance, image_meta, network_info, CONF.docker,
-            network_holder=sandbox)
+            network_holder=sandbox,
+            serial_console_enabled=CONF.serial_console.enabled,
+            lxcfs_files=self.lxcfs_files)
         with self._lock(instance):
             try:
                 if sandbox:
@@ -262,10 +295,12 @@ class DockerDriver(driver.ComputeDriver):
                         sandbox and self.docker.inspect(instance,
                                                         name=sandbox))
                     self._check_still_running(instance, pid)
+                    self.consoles.open_started(instance)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     LOG.error('Spawn failed; removing the container',
                               instance=instance)
+                    self.consoles.close(instance)
                     self._remove(instance, network_info)
         LOG.info('Spawned container %s', client.container_name(
             instance.uuid), instance=instance)
@@ -425,6 +460,7 @@ class DockerDriver(driver.ComputeDriver):
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
         with self._lock(instance):
+            self.consoles.close(instance)
             if destroy_disks:
                 self._remove(instance, network_info)
             else:
@@ -436,6 +472,7 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
         with self._lock(instance):
+            self.consoles.close(instance)
             attrs, sandbox = self._containers(instance)
             if destroy_vifs:
                 holder = sandbox or attrs
@@ -461,6 +498,7 @@ class DockerDriver(driver.ComputeDriver):
         """Stop gracefully for ``timeout`` s, then kill: an image whose PID 1
         ignores SIGTERM still stops."""
         with self._lock(instance):
+            self.consoles.close(instance)
             self._stop(instance, instance.get_network_info(), timeout,
                        keep_network=True)
 
@@ -478,6 +516,7 @@ class DockerDriver(driver.ComputeDriver):
             self.docker.unpause(instance)
         elif state != 'running':
             self._start_with_network(instance, network_info, sandbox)
+        self.consoles.open_started(instance)
 
     def pause(self, instance):
         with self._lock(instance):
@@ -537,9 +576,17 @@ class DockerDriver(driver.ComputeDriver):
             self.network.detach(instance, holder and holder['Id'], vif)
 
     def get_console_output(self, context, instance):
-        """The container's stdout and stderr, the last 100 KiB of it."""
+        """The container's stdout and stderr, the last 100 KiB of it (with
+        a serial console, its terminal's output: what was typed, echoed,
+        too)."""
         output = self.docker.logs(instance, CONSOLE_TAIL_LINES)
         return output[-MAX_CONSOLE_BYTES:].decode('utf-8', errors='replace')
+
+    def get_serial_console(self, context, instance):
+        # Under the instance's lock: no console opens for an instance being
+        # powered off or destroyed.
+        with self._lock(instance):
+            return self.consoles.serial_console(instance)
 
     def _usage(self, attrs):
         """(cpu ns, memory used bytes, memory limit bytes) from cgroups;

@@ -9,6 +9,7 @@ and v2 and for either of Docker's cgroup drivers.
 
 import json
 import os
+import re
 import time
 
 from oslo_utils import units
@@ -99,6 +100,29 @@ def uptime():
                                      hours, minutes)
     return ' %s up %s,  load average: %s' % (
         time.strftime('%H:%M:%S'), up, ', '.join(load))
+
+
+def _mount_point(field):
+    """A mount point as /proc/self/mountinfo writes it (space, tab,
+    newline and backslash as octal escapes), unescaped."""
+    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)),
+                  field)
+
+
+def lxcfs_files(path, wanted):
+    """Which of ``wanted`` (paths relative to ``path``) the LXCFS mounted
+    at ``path`` serves: none when what is mounted there last is not LXCFS,
+    or its daemon is gone. Seen from this process's mount namespace, which
+    the engine shares on a compute node."""
+    point = os.path.realpath(path)
+    fstype = None
+    for line in _read(os.path.join(PROC, 'self', 'mountinfo')).splitlines():
+        fields, _, fs = line.partition(' - ')
+        if _mount_point(fields.split()[4]) == point:
+            fstype = fs.split()[0]
+    if fstype != 'fuse.lxcfs':
+        return []
+    return [f for f in wanted if os.path.exists(os.path.join(point, f))]
 
 
 def process_ended(pid):

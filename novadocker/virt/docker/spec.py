@@ -7,6 +7,7 @@ keyword arguments for ``APIClient.create_container`` and
 """
 
 import io
+import os
 import re
 import shlex
 import tarfile
@@ -28,6 +29,11 @@ MAX_ENV_VALUE_BYTES = 32 * 1024
 # enough to be useful to anything else.
 SANDBOX_LIMITS = {'mem_limit': '16m', 'memswap_limit': '16m',
                   'cpu_shares': 2, 'pids_limit': 8}
+# What LXCFS serves per container, relative to its mount point, and runc
+# lets a container mount over its own (it refuses other /proc targets).
+LXCFS_FILES = ('proc/cpuinfo', 'proc/diskstats', 'proc/loadavg',
+               'proc/meminfo', 'proc/slabinfo', 'proc/stat', 'proc/swaps',
+               'proc/uptime', 'sys/devices/system/cpu/online')
 
 
 def _deploy_failure(message, **kwargs):
@@ -157,6 +163,38 @@ def security(privileged, cap_drop, no_new_privileges):
     return options
 
 
+def console(image_meta, serial_console_enabled):
+    """A terminal and an open stdin, for the serial console (console.py).
+
+    The image's ``hw_serial_port_count`` decides when set: 0 for none (a
+    daemon that must not have a terminal), more for one even while the
+    serial console is off (a shell as PID 1 reads its stdin). Else
+    ``[serial_console] enabled`` does. With a terminal, the process's
+    output is one stream, and the console log holds the echo of what was
+    typed.
+    """
+    props = image_meta.properties
+    if props.obj_attr_is_set('hw_serial_port_count'):
+        wanted = props.hw_serial_port_count > 0
+    else:
+        wanted = serial_console_enabled
+    if not wanted:
+        return {}
+    # detach: otherwise the SDK sets StdinOnce, and the first console
+    # client to leave would close the container's stdin.
+    return {'tty': True, 'stdin_open': True, 'detach': True}
+
+
+def lxcfs_mounts(lxcfs_path, files):
+    """Read-only binds of the LXCFS ``files`` (relative to
+    ``lxcfs_path``) over the container's own: LXCFS computes them from the
+    cgroups of the process reading, so the instance sees its flavor's
+    vCPUs and memory and its own uptime. Mounts, not binds: the engine
+    refuses a missing source rather than make it a directory."""
+    return [{'Type': 'bind', 'Source': os.path.join(lxcfs_path, name),
+             'Target': '/' + name, 'ReadOnly': True} for name in files]
+
+
 def network_identity(instance, network_info):
     """(create_container, create_host_config) arguments for the container
     that holds the network namespace: its own namespace (mode "none", only
@@ -172,21 +210,27 @@ def network_identity(instance, network_info):
     }
 
 
-def build(instance, image_meta, network_info, conf, network_holder=None):
+def build(instance, image_meta, network_info, conf, network_holder=None,
+          serial_console_enabled=False, lxcfs_files=()):
     """Arguments for create_container and create_host_config.
 
     The container holds its own network namespace, or, given
     ``network_holder`` (a sandbox's name), joins that container's
     namespace, taking its hostname, /etc/hosts and resolv.conf with it.
+    ``lxcfs_files``, found under ``conf.lxcfs_path`` when nova-compute
+    started, are bound over the container's own (:func:`lxcfs_mounts`).
     """
     create_kwargs = {
         'labels': labels(instance),
         'environment': environment(instance.metadata),
         'command': command(image_meta),
     }
+    create_kwargs.update(console(image_meta, serial_console_enabled))
     host_config = resource_limits(instance.flavor, conf.pids_limit)
     host_config.update(security(conf.privileged, conf.cap_drop,
                                 conf.no_new_privileges))
+    if lxcfs_files:
+        host_config['mounts'] = lxcfs_mounts(conf.lxcfs_path, lxcfs_files)
     if network_holder:
         host_config['network_mode'] = 'container:' + network_holder
     else:
