@@ -4,6 +4,8 @@
                                           (boot, snapshot, delete), stop
     python -m novadocker_cloud --serve    bring it up and keep it up until
                                           Ctrl-C or ``... stop``
+    python -m novadocker_cloud tempest    Tempest against it (the served cloud,
+                                          or one brought up for the run)
     python -m novadocker_cloud status     its processes and their memory
     python -m novadocker_cloud stop       stop a cloud left serving
 """
@@ -14,10 +16,12 @@ import sys
 import threading
 
 from novadocker_cloud import clouds
+from novadocker_cloud import demo
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
 from novadocker_cloud import process
 from novadocker_cloud import status
+from novadocker_cloud import tempest
 from novadocker_cloud.services import docker
 from novadocker_cloud.services import glance
 from novadocker_cloud.services import keystone
@@ -43,14 +47,18 @@ def parse(argv):
         prog='python -m novadocker_cloud', description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('command', nargs='?', default='demo',
-                        choices=('demo', 'up', 'status', 'stop'),
-                        help='demo (default), up (same as --serve), status, '
-                        'stop')
+                        choices=('demo', 'up', 'tempest', 'status', 'stop'),
+                        help='demo (default), up (same as --serve), '
+                        'tempest, status, stop')
     parser.add_argument('--serve', action='store_true',
                         help='stay up after bringing the cloud up')
     parser.add_argument('--state-dir', default=cloud_layout.DEFAULT_STATE_DIR)
     parser.add_argument('--config-dir',
                         default=cloud_layout.DEFAULT_CONFIG_DIR)
+    parser.add_argument('--regex', default=tempest.SELECTION,
+                        help='tempest: the tests to run')
+    parser.add_argument('--concurrency', type=int, default=2,
+                        help='tempest: workers')
     parser.add_argument('--vif-plugging-timeout', type=int, default=300,
                         help="nova-compute's wait for network-vif-plugged")
     return parser.parse_args(argv)
@@ -65,6 +73,8 @@ def main(argv=None):
     if options.command == 'status':
         status.report(layout)
         return 0
+    if options.command == 'tempest' and orchestrator.running(layout):
+        return tempest.run(layout, options.regex, options.concurrency)
     cloud = orchestrator.Orchestrator(layout, SERVICES, options)
     try:
         cloud.up()
@@ -75,8 +85,9 @@ def main(argv=None):
     try:
         if options.serve or options.command == 'up':
             serve(cloud, layout)
+        elif options.command == 'tempest':
+            return tempest.run(layout, options.regex, options.concurrency)
         else:
-            from novadocker_cloud import demo
             demo.run(layout, cloud.say)
     finally:
         cloud.down()

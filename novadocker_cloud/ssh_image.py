@@ -22,12 +22,19 @@ SSH_APPLETS = ('df', 'uname', 'cut', 'awk', 'tr', 'sort', 'uniq', 'dmesg',
                'md5sum', 'netstat', 'arp', 'ping6', 'udhcpc', 'date', 'find',
                'xargs', 'tee', 'seq', 'expr', 'printf', 'readlink', 'which',
                'nproc', 'vi')
-# PID 1: dropbear in the foreground on port $1 (22 by default), making its
-# host keys on first use (-R) and logging to stderr, the console log (-E).
-# "sshd ready" once the port listens; SIGTERM ends it at once, status 0; if
-# dropbear dies, so does the container, with its status.
+# PID 1: first what a booting guest tells its console (who it is, its
+# addresses and routes: Tempest reads the console log and expects more than a
+# line or two), then dropbear in the foreground on port $1 (22 by default),
+# making its host keys on first use (-R) and logging to stderr, the console
+# log (-E). "sshd ready" once the port listens; SIGTERM ends it at once,
+# status 0; if dropbear dies, so does the container, with its status.
 INIT_SCRIPT = r'''trap 'kill "$pid" 2>/dev/null; exit 0' TERM INT
 port=${1:-22}
+echo "$(hostname) booting: $(uname -sr)"
+ip -o -4 addr show | while read -r _ dev _ addr _; do
+    echo "address $addr on $dev"
+done
+ip route | sed 's/^/route /'
 dropbear -R -E -F -p "$port" &
 pid=$!
 alive() {

@@ -17,6 +17,9 @@ APT_PACKAGES+=(shellcheck)
 # The SSH test image for Tempest's validation (novadocker_cloud/ssh_image.py)
 # copies dropbear into it; its functional test logs in with ssh.
 APT_PACKAGES+=(dropbear-bin openssh-client)
+# LXCFS: per-instance /proc/cpuinfo, meminfo, uptime ([docker] lxcfs_path),
+# started by tests/functional/test_lxcfs.py on a mount point of its own.
+APT_PACKAGES+=(lxcfs)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

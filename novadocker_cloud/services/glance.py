@@ -36,10 +36,13 @@ class Glance(services.Service):
         })
         self.copy_from_venv('glance/glance-api-paste.ini',
                             layout.conf('glance', 'glance-api-paste.ini'))
-        migrated = services.fingerprint(layout.db_url('glance'))
+        migrated = services.fingerprint(layout.db_url('glance'), 'metadefs')
         if not self.done('db', migrated):
-            self.run(layout.bin('glance-manage'), '--config-file', conf,
-                     'db_sync')
+            manage = [layout.bin('glance-manage'), '--config-file', conf]
+            self.run(*manage, 'db_sync')
+            # The metadata definitions catalog (Horizon, Tempest use it).
+            self.run(*manage, 'db_load_metadefs',
+                     os.path.join(layout.venv, 'etc', 'glance', 'metadefs'))
             self.mark('db', migrated)
         # Chunked uploads (``openstack image create`` from a pipe, nova's
         # snapshots) need uWSGI to read the request body itself; glanceclient

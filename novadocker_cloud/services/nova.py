@@ -125,7 +125,8 @@ class Nova(services.Service):
             'resume_guests_state_on_host_boot': 'true',
         })
         sections.update({
-            'docker': {'host_url': docker_service.URL},
+            # Keypairs reach the container's root, as cloud-init does on VMs.
+            'docker': {'host_url': docker_service.URL, 'inject_key': 'true'},
             'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
         })
         conf = layout.conf('nova', 'nova-cpu.conf')

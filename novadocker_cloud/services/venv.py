@@ -14,7 +14,7 @@ from novadocker_cloud import services
 # reach.
 PYTHON = '/usr/bin/python3'
 PACKAGES = ('nova', 'glance', 'neutron', 'keystone', 'openstack-placement',
-            'python-openstackclient', 'PyMySQL', 'pyuwsgi')
+            'python-openstackclient', 'PyMySQL', 'pyuwsgi', 'tempest')
 
 
 def _driver_sources():
