@@ -13,15 +13,12 @@ import subprocess
 import sys
 import time
 
-import docker
-
 from benchmarks import report
 from novadocker_cloud import clouds
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
 from novadocker_cloud import sample_image
 from novadocker_cloud import status
-from novadocker_cloud.services import docker as docker_service
 
 SPAWN_TOOK = re.compile(r'\[instance: ([0-9a-f-]+)\] Took ([0-9.]+) seconds '
                         r'to spawn the instance on the hypervisor')
@@ -44,11 +41,8 @@ def _bring_up(log_path):
 
 
 def _image(conn):
-    tag = 'novadocker-bench/web:latest'
-    with docker.APIClient(base_url=docker_service.URL) as api:
-        sample_image.build(api, tag, sample_image.WEB_COMMAND)
-        data = b''.join(api.get_image(tag))
-        api.remove_image(tag)
+    data = sample_image.saved('novadocker-bench/web:latest',
+                              sample_image.web_server)
     return conn.image.create_image(
         name='bench-web', container_format='docker', disk_format='raw',
         data=io.BytesIO(data), allow_duplicates=True, wait=True)

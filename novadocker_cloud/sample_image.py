@@ -6,6 +6,10 @@ import io
 import json
 import tarfile
 
+import docker
+
+from novadocker_cloud.services import docker as docker_service
+
 BUSYBOX = '/bin/busybox'
 BUSYBOX_APPLETS = ('sh', 'sleep', 'cat', 'echo', 'hostname', 'ip', 'ping',
                    'wget', 'nc', 'ls', 'ps', 'id', 'grep', 'touch', 'ifconfig',
@@ -60,6 +64,22 @@ def busybox_rootfs_tar(extra_applets=(), extra_entries=()):
         for info, data in entries + list(extra_entries):
             tar.addfile(info, None if data is None else io.BytesIO(data))
     return buf.getvalue()
+
+
+def saved(tag, build_image):
+    """``docker save`` bytes of the image ``build_image(client, tag)`` makes
+    in the cloud's engine, removed from it afterwards: the bytes are the
+    only copy, so a boot from them must load it from Glance."""
+    with docker.APIClient(base_url=docker_service.URL) as api:
+        build_image(api, tag)
+        data = b''.join(api.get_image(tag))
+        api.remove_image(tag)
+    return data
+
+
+def web_server(client, tag):
+    """The demo's web server image (``saved``'s ``build_image``)."""
+    return build(client, tag, WEB_COMMAND)
 
 
 def build(client, tag, command):

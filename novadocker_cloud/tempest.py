@@ -8,14 +8,13 @@ etc/tempest/exclude.txt, each with its reason."""
 import configparser
 import io
 import os
+import shutil
 import subprocess
-
-import docker
 
 from novadocker_cloud import clouds
 from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import sample_image
 from novadocker_cloud import ssh_image
-from novadocker_cloud.services import docker as docker_service
 
 FEATURES = os.path.join(cloud_layout.REPO, 'etc', 'tempest', 'docker.conf')
 EXCLUDE = os.path.join(cloud_layout.REPO, 'etc', 'tempest', 'exclude.txt')
@@ -38,11 +37,8 @@ def _images(admin):
     found = {name: admin.image.find_image(name) for name in IMAGES}
     missing = [name for name, image in found.items() if image is None]
     if missing:
-        tag = 'novadocker-cloud/tempest-ssh:latest'
-        with docker.APIClient(base_url=docker_service.URL) as api:
-            ssh_image.build(api, tag)
-            data = b''.join(api.get_image(tag))
-            api.remove_image(tag)
+        data = sample_image.saved('novadocker-cloud/tempest-ssh:latest',
+                                  ssh_image.build)
         for name in missing:
             found[name] = admin.image.create_image(
                 name=name, container_format='docker', disk_format='raw',
@@ -54,13 +50,9 @@ def _tarball(path):
     """The SSH image as a ``docker save`` file, for the scenario tests that
     upload an image of their own ([scenario] img_file)."""
     if not os.path.exists(path):
-        tag = 'novadocker-cloud/tempest-ssh-file:latest'
-        with docker.APIClient(base_url=docker_service.URL) as api:
-            ssh_image.build(api, tag)
-            with open(path + '.new', 'wb') as f:
-                for chunk in api.get_image(tag):
-                    f.write(chunk)
-            api.remove_image(tag)
+        with open(path + '.new', 'wb') as f:
+            f.write(sample_image.saved(
+                'novadocker-cloud/tempest-ssh-file:latest', ssh_image.build))
         os.replace(path + '.new', path)
     return path
 
@@ -69,8 +61,13 @@ def configure(layout):
     """Create the workspace and write its tempest.conf; returns its path."""
     path = workspace(layout)
     if not os.path.exists(os.path.join(path, '.stestr.conf')):
-        subprocess.run([layout.bin('tempest'), 'init', path], check=True,
-                       capture_output=True)
+        # The workspace registry goes with the state: tempest's default one
+        # (~/.tempest) outlives a removed state directory and then refuses
+        # the name.
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.run([layout.bin('tempest'), 'init', '--workspace-path',
+                        layout.data('tempest-workspaces.yaml'), path],
+                       check=True, capture_output=True)
     admin = clouds.connect(layout, 'admin')
     image_ref, image_ref_alt = _images(admin)
     flavor_ref, flavor_ref_alt = (admin.compute.find_flavor(name).id

@@ -27,14 +27,11 @@ class Cloud:
     def engine(self):
         return docker.APIClient(base_url=docker_service.URL)
 
-    def upload_docker_image(self, name, conn, command=None):
+    def upload_docker_image(self, name, conn):
         """``docker save`` of a freshly built image uploaded with
         container_format docker; the engine's copy removed."""
-        tag = 'novadocker-cloud-tests/%s:latest' % name
-        with self.engine() as api:
-            sample_image.build(api, tag, command or sample_image.WEB_COMMAND)
-            data = b''.join(api.get_image(tag))
-            api.remove_image(tag)
+        data = sample_image.saved('novadocker-cloud-tests/%s:latest' % name,
+                                  sample_image.web_server)
         return conn.image.create_image(
             name=name, container_format='docker', disk_format='raw',
             data=io.BytesIO(data), allow_duplicates=True, wait=True)
