@@ -25,6 +25,7 @@ from novadocker_cloud import tempest
 from novadocker_cloud.services import docker
 from novadocker_cloud.services import glance
 from novadocker_cloud.services import keystone
+from novadocker_cloud.services import lxcfs
 from novadocker_cloud.services import mariadb
 from novadocker_cloud.services import network
 from novadocker_cloud.services import neutron
@@ -37,7 +38,7 @@ from novadocker_cloud.services import venv
 
 # In dependency order (each names what it needs in ``after``).
 SERVICES = (venv.Venv, mariadb.MariaDB, rabbitmq.RabbitMQ,
-            openvswitch.OpenvSwitch, ovn.OVN, docker.Docker,
+            openvswitch.OpenvSwitch, ovn.OVN, docker.Docker, lxcfs.LXCFS,
             keystone.Keystone, glance.Glance, placement.Placement,
             neutron.Neutron, network.Network, nova.Nova)
 

@@ -21,15 +21,32 @@ SSH_APPLETS = ('df', 'uname', 'cut', 'awk', 'tr', 'sort', 'uniq', 'dmesg',
                'fdisk', 'dd', 'sync', 'cp', 'mv', 'ln', 'chmod', 'sha256sum',
                'md5sum', 'netstat', 'arp', 'ping6', 'udhcpc', 'date', 'find',
                'xargs', 'tee', 'seq', 'expr', 'printf', 'readlink', 'which',
-               'nproc', 'vi')
-# PID 1: first what a booting guest tells its console (who it is, its
-# addresses and routes: Tempest reads the console log and expects more than a
-# line or two), then dropbear in the foreground on port $1 (22 by default),
-# making its host keys on first use (-R) and logging to stderr, the console
-# log (-E). "sshd ready" once the port listens; SIGTERM ends it at once,
-# status 0; if dropbear dies, so does the container, with its status.
+               'nproc', 'vi', 'start-stop-daemon')
+# PID 1, as a cloud image boots: it waits ($PORT_WAIT tenths of a second,
+# 10 s by default) for its first port, which the driver plugs just after the
+# start; runs a DHCP client on
+# each port present, as cirros does (OVN answers it; the driver configured
+# the addresses already, the client keeps /etc/resolv.conf as the subnet
+# says and renews on SIGUSR1, which Tempest sends); tells its console who
+# it is, its addresses and routes (Tempest reads the console log and expects
+# more than a line or two); then runs dropbear in the foreground on port $1
+# (22 by default), making its host keys on first use (-R) and logging to
+# stderr, the console log (-E). "sshd ready" once the port listens; SIGTERM
+# ends it at once, status 0; if dropbear dies, so does the container, with
+# its status.
 INIT_SCRIPT = r'''trap 'kill "$pid" 2>/dev/null; exit 0' TERM INT
 port=${1:-22}
+tries=${PORT_WAIT:-100}
+until [ -e /sys/class/net/eth0 ] || [ "$tries" -eq 0 ]; do
+    tries=$((tries - 1))
+    sleep 0.1
+done
+for dev in /sys/class/net/eth*; do
+    [ -e "$dev" ] || continue
+    dev=${dev##*/}
+    udhcpc -f -i "$dev" -p "/var/run/udhcpc.$dev.pid" -s /etc/udhcpc.script \
+        >/dev/null 2>&1 &
+done
 echo "$(hostname) booting: $(uname -sr)"
 ip -o -4 addr show | while read -r _ dev _ addr _; do
     echo "address $addr on $dev"
@@ -50,6 +67,24 @@ done
 alive && echo "sshd ready on port $port"
 wait "$pid"
 '''
+# udhcpc's script: on a lease (bound) or a renewal, the name servers and
+# search domain of the port's subnet. Addresses and routes stay the
+# driver's; a deconfig does not take them away.
+DHCP_SCRIPT = r'''#!/bin/sh
+case "$1" in
+bound|renew)
+    {
+        [ -n "$domain" ] && echo "search $domain"
+        for server in $dns; do
+            echo "nameserver $server"
+        done
+    } > /etc/resolv.conf
+    ;;
+esac
+exit 0
+'''
+# The image has only root, so Tempest's "sudo <command>" just runs it.
+SUDO = b'#!/bin/sh\nexec "$@"\n'
 
 
 def shared_libraries(binary):
@@ -89,7 +124,8 @@ def host_files(paths):
 
 def rootfs_tar():
     """A tar stream of the busybox rootfs with dropbear, its libraries, a
-    writable /etc/dropbear for the host keys and the init script."""
+    writable /etc/dropbear for the host keys, the init script, the DHCP
+    client's script and sudo."""
     extra = host_files([DROPBEAR] + shared_libraries(DROPBEAR))
     extra += [
         sample_image.regular('etc/shells', b'/bin/sh\n/bin/ash\n'),
@@ -98,6 +134,10 @@ def rootfs_tar():
         sample_image.directory('var/log'),
         sample_image.directory('var/run'),
         sample_image.regular(INIT, INIT_SCRIPT.encode(), 0o755),
+        sample_image.regular('etc/udhcpc.script', DHCP_SCRIPT.encode(),
+                             0o755),
+        sample_image.directory('usr/bin'),  # usr/ came with dropbear
+        sample_image.regular('usr/bin/sudo', SUDO, 0o755),
     ]
     return sample_image.busybox_rootfs_tar(extra_applets=SSH_APPLETS,
                                            extra_entries=extra)

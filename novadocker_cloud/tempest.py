@@ -6,6 +6,8 @@ and ``tempest run`` on a selection with the exclusions of
 etc/tempest/exclude.txt, each with its reason."""
 
 import configparser
+import glob
+import hashlib
 import io
 import os
 import shutil
@@ -19,6 +21,7 @@ from novadocker_cloud import ssh_image
 FEATURES = os.path.join(cloud_layout.REPO, 'etc', 'tempest', 'docker.conf')
 EXCLUDE = os.path.join(cloud_layout.REPO, 'etc', 'tempest', 'exclude.txt')
 IMAGES = ('tempest-ssh', 'tempest-ssh-alt')
+BUILD_PROPERTY = 'novadocker_test_image_build'
 FLAVORS = ('docker.small', 'docker.medium')
 # What the project's judge runs (README, doc/tempest.md).
 SELECTION = (r'^tempest\.(api\.(compute|image\.v2|network)|'
@@ -31,10 +34,24 @@ def workspace(layout):
     return layout.data('tempest')
 
 
-def _images(admin):
+def _build_id():
+    """Names what ssh_image builds now: a changed image is uploaded
+    again, an unchanged one is not."""
+    digest = hashlib.sha256(ssh_image.rootfs_tar())
+    digest.update(repr(ssh_image.COMMAND).encode())
+    return digest.hexdigest()[:16]
+
+
+def _images(admin, build_id):
     """Two public images of the SSH test image (image_ref and
-    image_ref_alt must differ), uploaded once."""
-    found = {name: admin.image.find_image(name) for name in IMAGES}
+    image_ref_alt must differ), uploaded once per build."""
+    found = {}
+    for name in IMAGES:
+        image = admin.image.find_image(name)
+        if image and image.properties.get(BUILD_PROPERTY) != build_id:
+            admin.image.delete_image(image)
+            image = None
+        found[name] = image
     missing = [name for name, image in found.items() if image is None]
     if missing:
         data = sample_image.saved('novadocker-cloud/tempest-ssh:latest',
@@ -42,18 +59,23 @@ def _images(admin):
         for name in missing:
             found[name] = admin.image.create_image(
                 name=name, container_format='docker', disk_format='raw',
-                visibility='public', data=io.BytesIO(data), wait=True)
+                visibility='public', data=io.BytesIO(data), wait=True,
+                **{BUILD_PROPERTY: build_id})
     return [found[name].id for name in IMAGES]
 
 
-def _tarball(path):
+def _tarball(directory, build_id):
     """The SSH image as a ``docker save`` file, for the scenario tests that
     upload an image of their own ([scenario] img_file)."""
+    path = os.path.join(directory, 'ssh-%s.tar' % build_id)
     if not os.path.exists(path):
         with open(path + '.new', 'wb') as f:
             f.write(sample_image.saved(
                 'novadocker-cloud/tempest-ssh-file:latest', ssh_image.build))
         os.replace(path + '.new', path)
+        for old in glob.glob(os.path.join(directory, 'ssh*.tar')):
+            if old != path:
+                os.remove(old)
     return path
 
 
@@ -69,7 +91,8 @@ def configure(layout):
                         layout.data('tempest-workspaces.yaml'), path],
                        check=True, capture_output=True)
     admin = clouds.connect(layout, 'admin')
-    image_ref, image_ref_alt = _images(admin)
+    build_id = _build_id()
+    image_ref, image_ref_alt = _images(admin, build_id)
     flavor_ref, flavor_ref_alt = (admin.compute.find_flavor(name).id
                                   for name in FLAVORS)
     public = admin.network.find_network('public')
@@ -91,7 +114,10 @@ def configure(layout):
                     'flavor_ref': flavor_ref,
                     'flavor_ref_alt': flavor_ref_alt,
                     'build_timeout': 180, 'min_compute_nodes': 1,
-                    'endpoint_type': 'publicURL'},
+                    'endpoint_type': 'publicURL',
+                    # As devstack: every microversion this Nova serves.
+                    'min_microversion': '2.1',
+                    'max_microversion': 'latest'},
         'image': {'endpoint_type': 'publicURL',
                   # What the tests upload their own images as: the first
                   # must be one the driver boots.
@@ -110,7 +136,7 @@ def configure(layout):
                        'connect_timeout': 30, 'ping_timeout': 60,
                        'image_ssh_user': 'root',
                        'image_alt_ssh_user': 'root'},
-        'scenario': {'img_file': _tarball(os.path.join(path, 'ssh.tar')),
+        'scenario': {'img_file': _tarball(path, build_id),
                      'img_container_format': 'docker',
                      'img_disk_format': 'raw'},
         # This cloud runs no metadata service yet (no OVN metadata agent);

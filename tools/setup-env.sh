@@ -18,8 +18,11 @@ APT_PACKAGES+=(shellcheck)
 # copies dropbear into it; its functional test logs in with ssh.
 APT_PACKAGES+=(dropbear-bin openssh-client)
 # LXCFS: per-instance /proc/cpuinfo, meminfo, uptime ([docker] lxcfs_path),
-# started by tests/functional/test_lxcfs.py on a mount point of its own.
+# run by the cloud and by tests/functional/test_lxcfs.py on a mount point of
+# their own.
 APT_PACKAGES+=(lxcfs)
+# Tempest's scenario tests ping the instances from the host.
+APT_PACKAGES+=(iputils-ping)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

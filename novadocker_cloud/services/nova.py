@@ -16,6 +16,7 @@ from novadocker_cloud import process
 from novadocker_cloud import services
 from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import keystone
+from novadocker_cloud.services import lxcfs
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import uwsgi
 
@@ -27,7 +28,7 @@ SUDOERS = '/etc/sudoers.d/novadocker-cloud'
 class Nova(services.Service):
     name = 'nova'
     after = ('keystone', 'placement', 'glance', 'neutron', 'rabbitmq',
-             'docker')
+             'docker', 'lxcfs')
 
     def up(self):
         layout = self.layout
@@ -126,7 +127,8 @@ class Nova(services.Service):
         })
         sections.update({
             # Keypairs reach the container's root, as cloud-init does on VMs.
-            'docker': {'host_url': docker_service.URL, 'inject_key': 'true'},
+            'docker': {'host_url': docker_service.URL, 'inject_key': 'true',
+                       'lxcfs_path': lxcfs.mount_point(layout)},
             'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
         })
         conf = layout.conf('nova', 'nova-cpu.conf')

@@ -101,6 +101,38 @@ def test_ports_follow_the_container_through_its_life(docker_driver, host):
     assert host.ports('br-int') == set()
 
 
+def pings(drv, source, address):
+    """Whether ``source`` gets an answer from ``address`` within 2 s."""
+    api = drv.docker.api
+    run = api.exec_create('nova-' + source.uuid, ['ping', '-c', '1', '-W',
+                                                  '2', address])
+    api.exec_start(run['Id'])
+    return api.exec_inspect(run['Id'])['ExitCode'] == 0
+
+
+def test_a_paused_instance_is_off_its_network(docker_driver, host):
+    """A frozen container's kernel would still answer pings; a paused
+    VM answers nothing, and neither does a paused instance here."""
+    peer = spawn(docker_driver, network_model.NetworkInfo(
+        [netinfo.simple_vif('10.20.0.7')]))
+    vif = netinfo.simple_vif('10.20.0.8', index=2)
+    paused = spawn(docker_driver, network_model.NetworkInfo([vif]))
+    assert pings(docker_driver, peer, '10.20.0.8')
+    docker_driver.pause(paused)
+    assert not pings(docker_driver, peer, '10.20.0.8')
+    docker_driver.unpause(paused)
+    assert pings(docker_driver, peer, '10.20.0.8')
+    assert addresses(docker_driver, paused) == {'eth0': ['10.20.0.8/24']}
+    # Suspend is a pause; resume brings the network back with the rest.
+    docker_driver.suspend(None, paused)
+    assert not pings(docker_driver, peer, '10.20.0.8')
+    docker_driver.resume(None, paused, paused.info_cache.network_info)
+    assert pings(docker_driver, peer, '10.20.0.8')
+    for instance in (peer, paused):
+        docker_driver.destroy(None, instance,
+                              instance.info_cache.network_info)
+
+
 def test_attach_and_detach_interface(docker_driver, host):
     first = netinfo.simple_vif('10.20.0.6')
     instance = spawn(docker_driver, network_model.NetworkInfo([first]))

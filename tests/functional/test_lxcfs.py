@@ -14,7 +14,6 @@ import pytest
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
 from novadocker.virt.docker import hostinfo
-from novadocker.virt.docker import spec
 from tests.functional.test_driver import docker_driver  # noqa: F401
 from tests.functional.test_driver import run_in
 from tests.functional.test_driver import spawn
@@ -77,7 +76,7 @@ def uptime(api, instance):
 
 def test_an_instance_sees_its_flavor_and_its_own_uptime(
         lxcfs_path, docker_driver):  # noqa: F811
-    assert docker_driver.lxcfs_files == list(spec.LXCFS_FILES)
+    assert docker_driver.lxcfs_files == list(hostinfo.LXCFS_FILES)
     instance = factories.instance(memory_mb=64, vcpus=1)
     spawn(docker_driver, instance)
     api = docker_driver.docker.api
@@ -86,7 +85,7 @@ def test_an_instance_sees_its_flavor_and_its_own_uptime(
     assert sorted((m['Source'], m['Destination'], m['RW'])
                   for m in mounts) == [
         (os.path.join(lxcfs_path, name), '/' + name, False)
-        for name in spec.LXCFS_FILES]
+        for name in hostinfo.LXCFS_FILES]
 
     # One CPU of quota on a host with more (LXCFS with --enable-cfs).
     assert run_in(api, instance, 'grep', '-c', '^processor',

@@ -148,7 +148,7 @@ class DockerDriver(driver.ComputeDriver):
         path = CONF.docker.lxcfs_path
         if not path:
             return []
-        files = hostinfo.lxcfs_files(path, spec.LXCFS_FILES)
+        files = hostinfo.lxcfs_files(path, hostinfo.LXCFS_FILES)
         if files:
             LOG.info('LXCFS at %(path)s: new instances get its %(files)s',
                      {'path': path, 'files': ', '.join(files)})
@@ -513,19 +513,27 @@ class DockerDriver(driver.ComputeDriver):
             raise exception.InstanceNotFound(instance_id=instance.uuid)
         state = attrs['State']['Status']
         if state == 'paused':
-            self.docker.unpause(instance)
+            self._unpause(instance, network_info)
         elif state != 'running':
             self._start_with_network(instance, network_info, sandbox)
         self.consoles.open_started(instance)
 
     def pause(self, instance):
+        """Freeze the processes, then take the instance off its network,
+        as a paused VM is."""
         with self._lock(instance):
             self.docker.pause(instance)
+            self.network.set_reachable(instance, instance.get_network_info(),
+                                       False)
+
+    def _unpause(self, instance, network_info):
+        self.network.set_reachable(instance, network_info, True)
+        self.docker.unpause(instance)
 
     def unpause(self, instance):
         with self._lock(instance):
             if self.docker.inspect(instance)['State']['Status'] == 'paused':
-                self.docker.unpause(instance)
+                self._unpause(instance, instance.get_network_info())
 
     def suspend(self, context, instance):
         """A container cannot be saved to disk: suspend freezes its processes

@@ -14,6 +14,12 @@ import time
 
 from oslo_utils import units
 
+# What LXCFS serves per container, relative to its mount point, and runc
+# lets a container mount over its own (it refuses other /proc targets).
+LXCFS_FILES = ('proc/cpuinfo', 'proc/diskstats', 'proc/loadavg',
+               'proc/meminfo', 'proc/slabinfo', 'proc/stat', 'proc/swaps',
+               'proc/uptime', 'sys/devices/system/cpu/online')
+
 PROC = '/proc'
 CGROUP_ROOT = '/sys/fs/cgroup'
 PF_EXITING = 0x4  # include/linux/sched.h

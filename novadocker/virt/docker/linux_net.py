@@ -115,6 +115,17 @@ def join_bridge(ifname, bridge):
 
 
 @privsep.sys_admin_pctxt.entrypoint
+def set_link_up(ifname, up):
+    """Set a device's link up or down; False when it does not exist."""
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            return False
+        ipr.link('set', index=found[0], state='up' if up else 'down')
+    return True
+
+
+@privsep.sys_admin_pctxt.entrypoint
 def delete_device(ifname):
     """Delete a device if it exists; deleting one end of a veth pair deletes
     the other, wherever it is (also inside a container)."""

@@ -163,6 +163,17 @@ class Network:
                 failures.append('netns link: %s' % e)
         self._raise_unplug_failures(failures)
 
+    def set_reachable(self, instance, network_info, reachable):
+        """Carry a paused instance's traffic or not. A frozen container's
+        kernel still answers pings and accepts TCP connections; a paused VM
+        answers nothing. Taking the host ends down drops every frame both
+        ways and leaves the container's addresses and routes as they are."""
+        for vif in network_info or []:
+            tap = addressing.tap_name(vif)
+            if not linux_net.set_link_up(tap, reachable):
+                LOG.warning('Port %s has no host device %s', vif['id'], tap,
+                            instance=instance)
+
     def release_namespaces(self, container_ids):
         """Remove the netns links of containers that no longer run, e.g.
         after the engine restarted: a link keeps its dead namespace, and

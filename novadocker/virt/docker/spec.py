@@ -29,11 +29,6 @@ MAX_ENV_VALUE_BYTES = 32 * 1024
 # enough to be useful to anything else.
 SANDBOX_LIMITS = {'mem_limit': '16m', 'memswap_limit': '16m',
                   'cpu_shares': 2, 'pids_limit': 8}
-# What LXCFS serves per container, relative to its mount point, and runc
-# lets a container mount over its own (it refuses other /proc targets).
-LXCFS_FILES = ('proc/cpuinfo', 'proc/diskstats', 'proc/loadavg',
-               'proc/meminfo', 'proc/slabinfo', 'proc/stat', 'proc/swaps',
-               'proc/uptime', 'sys/devices/system/cpu/online')
 
 
 def _deploy_failure(message, **kwargs):
