@@ -59,6 +59,15 @@ instance_opts = [
                 help='Linux capabilities removed from the engine\'s default '
                      'set in every container. NET_RAW is kept by default so '
                      'that ping works inside instances.'),
+    cfg.ListOpt('cap_add',
+                default=[],
+                help='Linux capabilities added to every instance\'s '
+                     'container, e.g. NET_ADMIN so that a tenant manages its '
+                     'instance\'s interfaces, addresses and routes as on a '
+                     'VM. Namespaced to the container\'s own network, but it '
+                     'exposes more of the kernel to the tenant; Neutron\'s '
+                     'port security keeps a changed address off the '
+                     'network. Network sandboxes never get these.'),
     cfg.BoolOpt('no_new_privileges',
                 default=True,
                 help='Start containers with no-new-privileges, so setuid '

@@ -128,7 +128,10 @@ class Nova(services.Service):
         sections.update({
             # Keypairs reach the container's root, as cloud-init does on VMs.
             'docker': {'host_url': docker_service.URL, 'inject_key': 'true',
-                       'lxcfs_path': lxcfs.mount_point(layout)},
+                       'lxcfs_path': lxcfs.mount_point(layout),
+                       # Tenants manage their interfaces as on a VM; port
+                       # security keeps a changed address off the network.
+                       'cap_add': 'NET_ADMIN'},
             'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
         })
         conf = layout.conf('nova', 'nova-cpu.conf')

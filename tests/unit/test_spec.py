@@ -96,6 +96,10 @@ def test_security_defaults_and_privileged():
     assert spec.security(False, [], False) == {'privileged': False,
                                                'cap_drop': []}
     assert spec.security(True, ['MKNOD'], True) == {'privileged': True}
+    assert spec.security(False, ['MKNOD'], False, ['NET_ADMIN']) == {
+        'privileged': False, 'cap_drop': ['MKNOD'], 'cap_add': ['NET_ADMIN']}
+    assert spec.security(True, [], False, ['NET_ADMIN']) == {
+        'privileged': True}
 
 
 def test_authorized_keys_archive():
@@ -147,6 +151,21 @@ def test_a_container_joining_a_sandbox_leaves_it_the_network_identity():
     assert host['pids_limit'] == spec.SANDBOX_LIMITS['pids_limit']
     assert host['privileged'] is False
     assert host['security_opt'] == ['no-new-privileges']
+
+
+def test_added_capabilities_go_to_the_instance_never_to_its_sandbox():
+    cfg.CONF.set_override('cap_add', ['NET_ADMIN'], group='docker')
+    try:
+        conf = cfg.CONF.docker
+        instance = factories.instance()
+        _, host = spec.build(instance, _image(), factories.network_info(),
+                             conf, network_holder='nova-sandbox-x')
+        assert host['cap_add'] == ['NET_ADMIN']
+        _, host = spec.build_sandbox(instance, factories.network_info(),
+                                     conf)
+        assert 'cap_add' not in host
+    finally:
+        cfg.CONF.clear_override('cap_add', group='docker')
 
 
 @pytest.mark.parametrize('props, enabled, terminal', [

@@ -148,11 +148,14 @@ def authorized_keys_tar(key_data):
     return buf.getvalue()
 
 
-def security(privileged, cap_drop, no_new_privileges):
-    """Privilege settings; Docker's default capabilities minus cap_drop."""
+def security(privileged, cap_drop, no_new_privileges, cap_add=()):
+    """Privilege settings; Docker's default capabilities plus cap_add minus
+    cap_drop."""
     if privileged:
         return {'privileged': True}
     options = {'privileged': False, 'cap_drop': list(cap_drop)}
+    if cap_add:
+        options['cap_add'] = list(cap_add)
     if no_new_privileges:
         options['security_opt'] = ['no-new-privileges']
     return options
@@ -223,7 +226,7 @@ def build(instance, image_meta, network_info, conf, network_holder=None,
     create_kwargs.update(console(image_meta, serial_console_enabled))
     host_config = resource_limits(instance.flavor, conf.pids_limit)
     host_config.update(security(conf.privileged, conf.cap_drop,
-                                conf.no_new_privileges))
+                                conf.no_new_privileges, conf.cap_add))
     if lxcfs_files:
         host_config['mounts'] = lxcfs_mounts(conf.lxcfs_path, lxcfs_files)
     if network_holder:
