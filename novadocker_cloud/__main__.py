@@ -57,7 +57,12 @@ def parse(argv):
     parser.add_argument('--config-dir',
                         default=cloud_layout.DEFAULT_CONFIG_DIR)
     parser.add_argument('--regex', default=tempest.SELECTION,
-                        help='tempest: the tests to run')
+                        help='tempest: the tests to run (default: the full '
+                        'selection of doc/tempest.md)')
+    parser.add_argument('--smoke', dest='regex', action='store_const',
+                        const=tempest.SMOKE,
+                        help='tempest: what CI runs, Tempest\'s smoke tests '
+                        'and the basic server and network scenarios')
     parser.add_argument('--concurrency', type=int, default=2,
                         help='tempest: workers')
     parser.add_argument('--vif-plugging-timeout', type=int, default=300,

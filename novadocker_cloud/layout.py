@@ -19,7 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = '127.0.0.1'
 PORTS = {'mariadb': 3306, 'rabbitmq': 5672, 'keystone': 5000,
          'glance': 9292, 'placement': 8778, 'neutron': 9696, 'nova': 8774,
-         'ovsdb': 6640, 'ovn_nb': 6641, 'ovn_sb': 6642}
+         'ovsdb': 6640, 'ovn_nb': 6641, 'ovn_sb': 6642,
+         'nova_serialproxy': 6083}
 REGION = 'RegionOne'
 # The provider network of floating IPs: on br-ex, whose host side holds the
 # first address, so that this host reaches every floating IP and nothing

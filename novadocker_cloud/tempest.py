@@ -5,13 +5,17 @@ flags of etc/tempest/docker.conf, the Neutron extensions it really has),
 and ``tempest run`` on a selection with the exclusions of
 etc/tempest/exclude.txt, each with its reason."""
 
+import collections
 import configparser
 import glob
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
+import sys
+import time
 
 from novadocker_cloud import clouds
 from novadocker_cloud import layout as cloud_layout
@@ -28,6 +32,12 @@ SELECTION = (r'^tempest\.(api\.(compute|image\.v2|network)|'
              r'scenario\.(test_server_basic_ops|test_network_basic_ops|'
              r'test_snapshot_pattern|test_minimum_basic|'
              r'test_server_multinode|test_network_v6))')
+
+# What CI runs (README command 2): `tempest run --smoke`, which holds one
+# each of the basic server and network scenarios, named here too.
+SMOKE = (r'\[.*\bsmoke\b.*\]|^tempest\.scenario\.test_server_basic_ops\.|'
+         r'^tempest\.scenario\.test_network_basic_ops\.TestNetworkBasicOps\.'
+         r'test_network_basic_ops\b')
 
 
 def workspace(layout):
@@ -162,10 +172,77 @@ def configure(layout):
     return conf_path
 
 
-def run(layout, regex=SELECTION, concurrency=2, extra=()):
-    """``tempest run`` in the workspace; returns its exit status."""
+def run(layout, regex=SELECTION, concurrency=2, out=None):
+    """``tempest run`` in the workspace, its output copied to ``out`` (a
+    text file; the terminal by default) and to ``last-run.log`` in the
+    workspace, ending with the results per area; returns its exit
+    status."""
     configure(layout)
+    out = out or sys.stdout
     cmd = [layout.bin('tempest'), 'run', '--regex', regex,
-           '--exclude-list', EXCLUDE, '--concurrency', str(concurrency),
-           *extra]
-    return subprocess.run(cmd, cwd=workspace(layout)).returncode
+           '--exclude-list', EXCLUDE, '--concurrency', str(concurrency)]
+    began = time.monotonic()
+    with open(os.path.join(workspace(layout), 'last-run.log'), 'w') as log:
+        proc = subprocess.Popen(cmd, cwd=workspace(layout), text=True,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        for line in proc.stdout:
+            log.write(line)
+            out.write(line)
+        status = proc.wait()
+        table = areas_table(log_results(_read(log.name)),
+                            time.monotonic() - began)
+        log.write(table)
+        out.write(table)
+    return status
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def totals(output):
+    """{'Passed': n, 'Failed': n, 'Skipped': n, ...} from the summary
+    ``tempest run`` ends its output with."""
+    return {name: int(count) for name, count in
+            re.findall(r'^ - ([A-Z][A-Za-z ]+): (\d+)$', output, re.M)}
+
+
+# A result line of ``tempest run``: "{worker} [setUpClass (|tearDownClass
+# (]test id ... ok|FAILED|SKIPPED[: reason]".
+RESULT = re.compile(r'^\{\d+\} (?:(?:setUp|tearDown)Class \()?'
+                    r'(tempest\.\S+?)\)? '
+                    r'.*?\.\.\. (ok|FAILED|SKIPPED)', re.M)
+AREAS = ('api.compute', 'api.image', 'api.network', 'api.identity',
+         'scenario')
+
+
+def log_results(output):
+    """[(test id, 'ok'|'FAILED'|'SKIPPED')] of a run's output; a class
+    skipped whole counts once, as stestr counts it, and so does a class
+    whose clean-up failed."""
+    return RESULT.findall(output)
+
+
+def area(test_id):
+    name = test_id[len('tempest.'):]
+    return next((a for a in AREAS if name.startswith(a + '.')), 'other')
+
+
+def areas_table(results, seconds):
+    """The results per area, as doc/tempest.md shows them (Markdown)."""
+    counts = collections.defaultdict(collections.Counter)
+    for test_id, outcome in results:
+        counts[area(test_id)][outcome] += 1
+        counts['all'][outcome] += 1
+    lines = ['', '| area | passed | failed | skipped |',
+             '| --- | ---: | ---: | ---: |']
+    for name in [a for a in AREAS + ('other',) if a in counts] + ['all']:
+        c = counts[name]
+        lines.append('| %s | %d | %d | %d |' % (
+            name, c['ok'], c['FAILED'], c['SKIPPED']))
+    lines.append('')
+    lines.append('%s, %d min %d s' % (time.strftime('%Y-%m-%d'),
+                                      seconds // 60, seconds % 60))
+    return '\n'.join(lines) + '\n'

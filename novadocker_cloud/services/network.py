@@ -2,7 +2,8 @@
 network of floating IPs on ``br-ex`` (its gateway address is the host's own
 address there), the demo project's private network behind a router, and
 security group rules that let the host reach its instances (ping, SSH,
-HTTP)."""
+HTTP), and the default subnet pool that automatic allocation (``--nic
+auto``) takes project networks from."""
 
 import ipaddress
 
@@ -14,6 +15,9 @@ PUBLIC = 'public'
 PRIVATE = 'private'
 ROUTER = 'router1'
 INGRESS = (('icmp', None), ('tcp', 22), ('tcp', 80))
+DEFAULT_POOL = 'shared-default-subnetpool-v4'
+# Apart from the private network and the ones Tempest makes (10.100/16).
+DEFAULT_POOL_PREFIX = '10.128.0.0/16'
 
 
 class Network(services.Service):
@@ -37,6 +41,12 @@ class Network(services.Service):
                 is_dhcp_enabled=False,
                 allocation_pools=[{'start': str(cidr[10]),
                                    'end': str(cidr[-2])}])
+        # What `--nic auto` draws from (Neutron's auto-allocated topology:
+        # a network, subnet and router per project on first use).
+        if not net.find_subnet_pool(DEFAULT_POOL):
+            net.create_subnet_pool(
+                name=DEFAULT_POOL, prefixes=[DEFAULT_POOL_PREFIX],
+                default_prefix_length=26, is_shared=True, is_default=True)
         private = net.find_network(PRIVATE, project_id=demo.id) or \
             net.create_network(name=PRIVATE, project_id=demo.id)
         subnet = net.find_subnet('private-subnet', project_id=demo.id)

@@ -25,6 +25,11 @@ COMPUTE_DRIVER = 'novadocker.virt.docker.driver.DockerDriver'
 SUDOERS = '/etc/sudoers.d/novadocker-cloud'
 
 
+def serial_base_url():
+    return 'ws://%s:%d/' % (cloud_layout.HOST,
+                            cloud_layout.PORTS['nova_serialproxy'])
+
+
 class Nova(services.Service):
     name = 'nova'
     after = ('keystone', 'placement', 'glance', 'neutron', 'rabbitmq',
@@ -44,6 +49,7 @@ class Nova(services.Service):
              'OS_NOVA_CONFIG_FILES': 'api-paste.ini;nova.conf'})
         for name in ('nova-conductor', 'nova-scheduler'):
             self.daemon(name, [layout.bin(name), '--config-file', conf])
+        serial_url = self._serial_proxy(conf)
         compute = self.daemon(
             'nova-compute', [layout.bin('nova-compute'), '--config-file',
                              compute_conf],
@@ -58,8 +64,8 @@ class Nova(services.Service):
         compute.wait_until(lambda: self._discovered(conf),
                            'the compute node in cell1', 180)
         self._flavors()
-        return '%s, compute host %s as user %s' % (url, layout.hostname,
-                                                   USER)
+        return '%s, serial consoles %s, compute host %s as user %s' % (
+            url, serial_url, layout.hostname, USER)
 
     # -- set-up steps ------------------------------------------------------
     def _user(self):
@@ -77,6 +83,18 @@ class Nova(services.Service):
             os.makedirs(path, exist_ok=True)
             shutil.chown(path, USER, USER)
 
+    def _serial_proxy(self, conf):
+        """nova-serialproxy: checks a console token, asks the compute
+        whether the port is the instance's, then relays the websocket to
+        it."""
+        port = cloud_layout.PORTS['nova_serialproxy']
+        process.port_free(cloud_layout.HOST, port)
+        proxy = self.daemon('nova-serialproxy', [
+            self.layout.bin('nova-serialproxy'), '--config-file', conf])
+        proxy.wait_until(lambda: process.tcp_open(cloud_layout.HOST, port),
+                         'nova-serialproxy listening', 60)
+        return serial_base_url()
+
     def _common(self):
         layout = self.layout
         return {
@@ -90,6 +108,8 @@ class Nova(services.Service):
             'service_user': dict(layout.keystone_auth('nova'),
                                  send_service_user_token='true'),
             'glance': {'region_name': cloud_layout.REGION},
+            'serial_console': {'enabled': 'true',
+                               'base_url': serial_base_url()},
         }
 
     def _control_conf(self):
@@ -105,6 +125,9 @@ class Nova(services.Service):
             'conductor': {'workers': 1},
             'scheduler': {'workers': 1},
         })
+        sections['serial_console'].update({
+            'serialproxy_host': cloud_layout.HOST,
+            'serialproxy_port': cloud_layout.PORTS['nova_serialproxy']})
         conf = layout.conf('nova', 'nova.conf')
         cloud_layout.write_ini(conf, sections, mode=0o600)
         self.copy_from_venv('nova/api-paste.ini',
@@ -134,6 +157,8 @@ class Nova(services.Service):
                        'cap_add': 'NET_ADMIN'},
             'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
         })
+        # Only nova-serialproxy, on this host, connects to the listeners.
+        sections['serial_console']['proxyclient_address'] = cloud_layout.HOST
         conf = layout.conf('nova', 'nova-cpu.conf')
         cloud_layout.write_ini(conf, sections, mode=0o640, group=USER)
         return conf

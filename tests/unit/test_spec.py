@@ -73,6 +73,19 @@ def test_valid_hostnames(name):
     assert spec.hostname(factories.instance(hostname=name)) == name
 
 
+def test_an_fqdn_longer_than_the_kernel_holds_keeps_its_first_label():
+    fqdn = 'x' * 52 + '-guest-test.domaintest.com'  # Tempest's, 2.94
+    instance = factories.instance(hostname=fqdn)
+    create, host = spec.network_identity(instance, factories.network_info())
+    assert create == {'hostname': 'x' * 52 + '-guest-test'}
+    assert host['extra_hosts'] == {fqdn: '10.0.0.5',
+                                   'x' * 52 + '-guest-test': '10.0.0.5'}
+    short = factories.instance(hostname='web.example.com')
+    create, host = spec.network_identity(short, factories.network_info())
+    assert create == {'hostname': 'web.example.com'}
+    assert host['extra_hosts'] == {'web.example.com': '10.0.0.5'}
+
+
 @pytest.mark.parametrize('name', ['-bad', 'under_score', 'sp ace', 'x' * 64,
                                   'a..b', 'semi;colon'])
 def test_invalid_hostnames(name):
@@ -84,8 +97,8 @@ def test_dns_and_own_name_come_from_the_subnets():
     network_info = factories.network_info()
     assert spec.dns_servers(network_info) == ['10.0.0.2', '10.0.0.3',
                                               '2001:db8::2']
-    assert spec.own_hosts_entry('web', network_info) == {'web': '10.0.0.5'}
-    assert spec.own_hosts_entry('web', network_model.NetworkInfo()) == {
+    assert spec.own_hosts_entry(['web'], network_info) == {'web': '10.0.0.5'}
+    assert spec.own_hosts_entry(['web'], network_model.NetworkInfo()) == {
         'web': spec.OWN_NAME_ADDRESS}
 
 

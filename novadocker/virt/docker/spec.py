@@ -23,6 +23,7 @@ CPU_SHARES_PER_VCPU = 1024
 OWN_NAME_ADDRESS = '127.0.1.1'
 
 _ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+HOST_NAME_MAX = 64
 _HOSTNAME_LABEL = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
 MAX_ENV_VALUE_BYTES = 32 * 1024
 # A sandbox only waits (pause needs well under 1 MiB): enough to start, not
@@ -108,6 +109,13 @@ def hostname(instance):
     return name
 
 
+def kernel_hostname(name):
+    """What the container's kernel can hold (HOST_NAME_MAX, 64 bytes): the
+    name, or the first label of a longer FQDN (microversion 2.94 allows
+    253), as cloud-init sets it on a VM."""
+    return name if len(name) <= HOST_NAME_MAX else name.split('.')[0]
+
+
 def fixed_ips(network_info):
     return [ip['address'] for vif in network_info or []
             for ip in vif.fixed_ips()]
@@ -124,12 +132,12 @@ def dns_servers(network_info):
     return servers
 
 
-def own_hosts_entry(name, network_info):
-    """/etc/hosts entry making the hostname resolve inside the container:
-    to the first fixed IPv4 address (what a daemon binding its hostname
-    needs), else the loopback convention."""
+def own_hosts_entry(names, network_info):
+    """/etc/hosts entries making the host's names resolve inside the
+    container: to the first fixed IPv4 address (what a daemon binding its
+    hostname needs), else the loopback convention."""
     ipv4 = [ip for ip in fixed_ips(network_info) if ':' not in ip]
-    return {name: ipv4[0] if ipv4 else OWN_NAME_ADDRESS}
+    return dict.fromkeys(names, ipv4[0] if ipv4 else OWN_NAME_ADDRESS)
 
 
 def authorized_keys_tar(key_data):
@@ -201,9 +209,10 @@ def network_identity(instance, network_info):
     with it the engine writes no /etc/hosts and no resolv.conf.
     """
     name = hostname(instance)
-    return {'hostname': name}, {
+    short = kernel_hostname(name)
+    return {'hostname': short}, {
         'network_mode': 'none',
-        'extra_hosts': own_hosts_entry(name, network_info),
+        'extra_hosts': own_hosts_entry([name, short], network_info),
         'dns': dns_servers(network_info),
     }
 
