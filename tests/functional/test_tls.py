@@ -18,6 +18,7 @@ import pytest
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
 from tests.fixtures import engine as engine_fixture
+from tests.unit import factories
 
 CONF = nd_conf.CONF
 
@@ -146,3 +147,29 @@ def test_api_insecure_skips_only_the_server_check(tls_engine, connect_with):
     docker_client = connect_with(ca_file=None, cert_file=cert, key_file=key,
                                  api_insecure=True)
     assert docker_client.info()['ServerVersion']
+
+
+def test_a_command_reads_its_stdin_to_the_end_over_tls(tls_engine,
+                                                       connect_with):
+    """What set_admin_password relies on: the data, then its end, reach
+    the process (chpasswd reads to EOF); its exit code comes back. Its
+    output does not over TLS (see DockerClient.run_with_input)."""
+    engine, _, right, _ = tls_engine
+    cert, key = right.issue('nova-compute', server=False)
+    docker_client = connect_with(ca_file=right.ca_file, cert_file=cert,
+                                 key_file=key)
+    instance = factories.instance()
+    name = client.container_name(instance.uuid)
+    with engine.client() as api:
+        engine_fixture.build_test_image(api)
+        api.create_container(engine_fixture.TEST_IMAGE, name=name)
+        try:
+            api.start(name)
+            code, output = docker_client.run_with_input(
+                instance, ['sh', '-c', 'cat > /tmp/in; echo done; exit 3'],
+                b'line one\nline two\n', user='0')
+            assert (code, output) == (3, b'')
+            exec_id = api.exec_create(name, ['cat', '/tmp/in'])['Id']
+            assert api.exec_start(exec_id) == b'line one\nline two\n'
+        finally:
+            api.remove_container(name, force=True)

@@ -6,13 +6,17 @@ must not pay.
 """
 
 import contextlib
+import io
 import socket
+import ssl
+import tarfile
 import threading
 import time
 
 import docker
 from docker import errors as docker_errors
 from docker import tls as docker_tls
+from docker import utils as docker_utils
 from nova import exception
 from nova.i18n import _
 from oslo_log import log as logging
@@ -267,6 +271,78 @@ class DockerClient:
         with translated_errors('copying files into ' + name, instance):
             self.api.put_archive(name, path, data)
 
+    def stat_path(self, instance, path):
+        """The engine's stat of ``path`` in the container (``name``,
+        ``mode`` as a Go FileMode, ``linkTarget`` resolved inside the
+        container), or None if there is no such path. A HEAD request:
+        nothing is archived."""
+        name = container_name(instance.uuid)
+        with translated_errors('looking up %s in %s' % (path, name),
+                               instance):
+            res = self.api.head(self.api._url('/containers/{0}/archive',
+                                              name), params={'path': path})
+            if res.status_code == 404:
+                return None
+            self.api._raise_for_status(res)
+            return docker_utils.decode_json_header(
+                res.headers['X-Docker-Container-Path-Stat'])
+
+    def read_link(self, instance, path):
+        """The target of the symlink ``path`` in the container, as written
+        in the link (the engine archives a link itself, not what it points
+        to)."""
+        name = container_name(instance.uuid)
+        with translated_errors('reading the link %s in %s' % (path, name),
+                               instance):
+            stream, _stat = self.api.get_archive(name, path)
+            data = b''.join(stream)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            return tar.next().linkname
+
+    def run_with_input(self, instance, argv, data, user):
+        """Run ``argv`` in the running container as ``user`` with ``data``
+        on its stdin (never on a command line, so never in the engine's
+        records or a process listing); returns (exit code, stdout and
+        stderr). Waits at most [docker] api_timeout s for its output to
+        end.
+
+        Over TLS the output is lost (b''): Python ends a TLS stream's
+        sending side only with a close_notify sent by ``unwrap``, which
+        then fails on the output that follows. The exit code is kept.
+        """
+        name = container_name(instance.uuid)
+        action = 'running %s in %s' % (argv[0], name)
+        with translated_errors(action, instance):
+            exec_id = self.api.exec_create(name, argv, stdin=True,
+                                           user=user)['Id']
+            stream = self.api.exec_start(exec_id, socket=True)
+            sock = getattr(stream, '_sock', stream)
+            try:
+                sock.settimeout(CONF.docker.api_timeout)
+                output = _send_then_receive(sock, data)
+            except socket.timeout:
+                raise DockerAPIError(action=action, reason=_(
+                    'its output did not end within %d s')
+                    % CONF.docker.api_timeout)
+            finally:
+                response = getattr(stream, '_response', None)
+                if response is not None:
+                    response.close()
+                stream.close()
+                sock.close()
+            return self._exec_exit_code(exec_id), demultiplex(output)
+
+    def _exec_exit_code(self, exec_id):
+        """The exit code of an exec whose output ended (the engine records
+        it a moment later); None if it still runs after
+        STATE_SETTLE_TIMEOUT s."""
+        deadline = time.monotonic() + STATE_SETTLE_TIMEOUT
+        while True:
+            result = self.api.exec_inspect(exec_id)
+            if not result['Running'] or time.monotonic() > deadline:
+                return result['ExitCode']
+            time.sleep(0.01)
+
     def inspect_image(self, reference):
         """The image ``reference`` names, inspected, or None."""
         with translated_errors('inspecting image ' + reference):
@@ -277,6 +353,49 @@ class DockerClient:
 
     def image_exists(self, reference):
         return self.inspect_image(reference) is not None
+
+
+def _send_then_receive(sock, data):
+    """Write ``data`` to a hijacked engine connection, end its sending side
+    (the process reads EOF), then read until the engine closes it.
+
+    A process that ends without reading it all leaves the write failing:
+    its exit code says why. A timeout is the caller's to report.
+    """
+    try:
+        sock.sendall(data)
+        if isinstance(sock, ssl.SSLSocket):
+            sock.unwrap()
+        else:
+            sock.shutdown(socket.SHUT_WR)
+    except socket.timeout:
+        raise
+    except OSError:
+        pass
+    received = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise
+        except OSError:
+            break
+        if not chunk:
+            break
+        received.append(chunk)
+    return b''.join(received)
+
+
+def demultiplex(data):
+    """The payload of a non-TTY attach or exec stream: the engine frames
+    stdout and stderr as (1-byte stream, 3 zero bytes, 4-byte big-endian
+    length, bytes)."""
+    output, offset = [], 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset + 4:offset + 8], 'big')
+        output.append(data[offset + 8:offset + 8 + size])
+        offset += 8 + size
+    return b''.join(output)
 
 
 class Terminal:

@@ -28,6 +28,8 @@ _HOSTNAME_LABEL = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
 MAX_ENV_VALUE_BYTES = 32 * 1024
 # A sandbox only waits (pause needs well under 1 MiB): enough to start, not
 # enough to be useful to anything else.
+# Where the config drive appears in the container.
+CONFIG_DRIVE_TARGET = '/config-drive'
 SANDBOX_LIMITS = {'mem_limit': '16m', 'memswap_limit': '16m',
                   'cpu_shares': 2, 'pids_limit': 8}
 
@@ -201,6 +203,14 @@ def lxcfs_mounts(lxcfs_path, files):
              'Target': '/' + name, 'ReadOnly': True} for name in files]
 
 
+def config_drive_mount(directory):
+    """A read-only bind of the config drive tree ``directory`` (see
+    guest.py) at /config-drive: what a VM would find on its ``config-2``
+    drive, already mounted. Read-only for root in the container too."""
+    return {'Type': 'bind', 'Source': directory,
+            'Target': CONFIG_DRIVE_TARGET, 'ReadOnly': True}
+
+
 def network_identity(instance, network_info):
     """(create_container, create_host_config) arguments for the container
     that holds the network namespace: its own namespace (mode "none", only
@@ -218,14 +228,17 @@ def network_identity(instance, network_info):
 
 
 def build(instance, image_meta, network_info, conf, network_holder=None,
-          serial_console_enabled=False, lxcfs_files=()):
+          serial_console_enabled=False, lxcfs_files=(),
+          config_drive_dir=None):
     """Arguments for create_container and create_host_config.
 
     The container holds its own network namespace, or, given
     ``network_holder`` (a sandbox's name), joins that container's
     namespace, taking its hostname, /etc/hosts and resolv.conf with it.
     ``lxcfs_files``, found under ``conf.lxcfs_path`` when nova-compute
-    started, are bound over the container's own (:func:`lxcfs_mounts`).
+    started, are bound over the container's own (:func:`lxcfs_mounts`);
+    ``config_drive_dir``, the instance's config drive tree, at
+    /config-drive (:func:`config_drive_mount`).
     """
     create_kwargs = {
         'labels': labels(instance),
@@ -236,8 +249,12 @@ def build(instance, image_meta, network_info, conf, network_holder=None,
     host_config = resource_limits(instance.flavor, conf.pids_limit)
     host_config.update(security(conf.privileged, conf.cap_drop,
                                 conf.no_new_privileges, conf.cap_add))
-    if lxcfs_files:
-        host_config['mounts'] = lxcfs_mounts(conf.lxcfs_path, lxcfs_files)
+    mounts = lxcfs_mounts(conf.lxcfs_path, lxcfs_files) if lxcfs_files \
+        else []
+    if config_drive_dir:
+        mounts.append(config_drive_mount(config_drive_dir))
+    if mounts:
+        host_config['mounts'] = mounts
     if network_holder:
         host_config['network_mode'] = 'container:' + network_holder
     else:
