@@ -26,10 +26,10 @@ _ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 HOST_NAME_MAX = 64
 _HOSTNAME_LABEL = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
 MAX_ENV_VALUE_BYTES = 32 * 1024
-# A sandbox only waits (pause needs well under 1 MiB): enough to start, not
-# enough to be useful to anything else.
 # Where the config drive appears in the container.
 CONFIG_DRIVE_TARGET = '/config-drive'
+# A sandbox only waits (pause needs well under 1 MiB): enough to start, not
+# enough to be useful to anything else.
 SANDBOX_LIMITS = {'mem_limit': '16m', 'memswap_limit': '16m',
                   'cpu_shares': 2, 'pids_limit': 8}
 
