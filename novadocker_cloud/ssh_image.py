@@ -12,6 +12,14 @@ import subprocess
 from novadocker_cloud import sample_image
 
 DROPBEAR = '/usr/sbin/dropbear'
+# Debian's busybox has no chpasswd applet: Debian's own chpasswd (shadow,
+# through PAM's pam_unix), a PAM policy hashing with SHA-512 and an
+# /etc/shadow with root's password locked until someone sets one (Nova's
+# set_admin_password runs chpasswd; dropbear then takes the password).
+CHPASSWD = '/usr/sbin/chpasswd'
+PAM_UNIX = '/lib/x86_64-linux-gnu/security/pam_unix.so'
+CHPASSWD_PAM = b'password required pam_unix.so sha512\n'
+SHADOW = b'root:*:20000:0:99999:7:::\n'
 INIT = 'init'
 COMMAND = ('/bin/sh', '/' + INIT)
 # What Tempest's validation and scenario tests run over SSH, beyond the
@@ -122,11 +130,30 @@ def host_files(paths):
     return entries
 
 
+def binaries(paths):
+    """Rootfs entries for the host binaries ``paths`` and every library
+    they load, each file once."""
+    files = []
+    for path in paths:
+        for name in [path] + shared_libraries(path):
+            if name not in files:
+                files.append(name)
+    return host_files(files)
+
+
+def chpasswd_config():
+    """chpasswd's PAM policy and /etc/shadow (its binaries: CHPASSWD and
+    PAM_UNIX)."""
+    return [sample_image.directory('etc/pam.d'),
+            sample_image.regular('etc/pam.d/chpasswd', CHPASSWD_PAM),
+            sample_image.regular('etc/shadow', SHADOW, 0o640)]
+
+
 def rootfs_tar():
-    """A tar stream of the busybox rootfs with dropbear, its libraries, a
-    writable /etc/dropbear for the host keys, the init script, the DHCP
-    client's script and sudo."""
-    extra = host_files([DROPBEAR] + shared_libraries(DROPBEAR))
+    """A tar stream of the busybox rootfs with dropbear, chpasswd, their
+    libraries, a writable /etc/dropbear for the host keys, the init script,
+    the DHCP client's script and sudo."""
+    extra = binaries([DROPBEAR, CHPASSWD, PAM_UNIX]) + chpasswd_config()
     extra += [
         sample_image.regular('etc/shells', b'/bin/sh\n/bin/ash\n'),
         sample_image.directory('etc/dropbear', 0o700),
