@@ -27,6 +27,7 @@ from novadocker_cloud.services import glance
 from novadocker_cloud.services import keystone
 from novadocker_cloud.services import lxcfs
 from novadocker_cloud.services import mariadb
+from novadocker_cloud.services import metadata
 from novadocker_cloud.services import network
 from novadocker_cloud.services import neutron
 from novadocker_cloud.services import nova
@@ -40,7 +41,7 @@ from novadocker_cloud.services import venv
 SERVICES = (venv.Venv, mariadb.MariaDB, rabbitmq.RabbitMQ,
             openvswitch.OpenvSwitch, ovn.OVN, docker.Docker, lxcfs.LXCFS,
             keystone.Keystone, glance.Glance, placement.Placement,
-            neutron.Neutron, network.Network, nova.Nova)
+            neutron.Neutron, network.Network, nova.Nova, metadata.Metadata)
 
 
 def parse(argv):

@@ -20,7 +20,7 @@ HOST = '127.0.0.1'
 PORTS = {'mariadb': 3306, 'rabbitmq': 5672, 'keystone': 5000,
          'glance': 9292, 'placement': 8778, 'neutron': 9696, 'nova': 8774,
          'ovsdb': 6640, 'ovn_nb': 6641, 'ovn_sb': 6642,
-         'nova_serialproxy': 6083}
+         'nova_serialproxy': 6083, 'nova_metadata': 8775}
 REGION = 'RegionOne'
 # The provider network of floating IPs: on br-ex, whose host side holds the
 # first address, so that this host reaches every floating IP and nothing

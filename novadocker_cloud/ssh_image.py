@@ -12,6 +12,8 @@ import subprocess
 from novadocker_cloud import sample_image
 
 DROPBEAR = '/usr/sbin/dropbear'
+# Tempest asks the metadata service with curl, as it would on cirros.
+CURL = '/usr/bin/curl'
 # Debian's busybox has no chpasswd applet: Debian's own chpasswd (shadow,
 # through PAM's pam_unix), a PAM policy hashing with SHA-512 and an
 # /etc/shadow with root's password locked until someone sets one (Nova's
@@ -150,10 +152,10 @@ def chpasswd_config():
 
 
 def rootfs_tar():
-    """A tar stream of the busybox rootfs with dropbear, chpasswd, their
-    libraries, a writable /etc/dropbear for the host keys, the init script,
+    """A tar stream of the busybox rootfs with dropbear, chpasswd, curl,
+    their libraries, a writable /etc/dropbear for the host keys, the init script,
     the DHCP client's script and sudo."""
-    extra = binaries([DROPBEAR, CHPASSWD, PAM_UNIX]) + chpasswd_config()
+    extra = binaries([DROPBEAR, CHPASSWD, PAM_UNIX, CURL]) + chpasswd_config()
     extra += [
         sample_image.regular('etc/shells', b'/bin/sh\n/bin/ash\n'),
         sample_image.directory('etc/dropbear', 0o700),
@@ -163,8 +165,7 @@ def rootfs_tar():
         sample_image.regular(INIT, INIT_SCRIPT.encode(), 0o755),
         sample_image.regular('etc/udhcpc.script', DHCP_SCRIPT.encode(),
                              0o755),
-        sample_image.directory('usr/bin'),  # usr/ came with dropbear
-        sample_image.regular('usr/bin/sudo', SUDO, 0o755),
+        sample_image.regular('bin/sudo', SUDO, 0o755),
     ]
     return sample_image.busybox_rootfs_tar(extra_applets=SSH_APPLETS,
                                            extra_entries=extra)

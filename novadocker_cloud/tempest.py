@@ -149,11 +149,12 @@ def configure(layout):
         'scenario': {'img_file': _tarball(path, build_id),
                      'img_container_format': 'docker',
                      'img_disk_format': 'raw'},
-        # This cloud runs no metadata service yet (no OVN metadata agent);
-        # a property of the cloud, not of the driver (docker.conf).
-        'compute-feature-enabled': {'metadata_service': 'false'},
+        # The cloud's metadata service (neutron-ovn-agent's haproxy, Nova's
+        # metadata API): a property of the cloud, not of the driver.
+        'compute-feature-enabled': {'metadata_service': 'true'},
+        # Horizon is not deployed: its smoke scenario has nothing to open.
         'service_available': {'nova': 'true', 'glance': 'true',
-                              'neutron': 'true'},
+                              'neutron': 'true', 'horizon': 'false'},
         'placement': {'endpoint_type': 'public'},
     })
     # The feature flags: what the driver truly does today, one file shared

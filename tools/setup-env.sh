@@ -16,13 +16,15 @@ APT_PACKAGES+=(mariadb-server rabbitmq-server sudo python3-venv python3-dev)
 APT_PACKAGES+=(shellcheck)
 # The SSH test image for Tempest's validation (novadocker_cloud/ssh_image.py)
 # copies dropbear into it; its functional test logs in with ssh.
-APT_PACKAGES+=(dropbear-bin openssh-client)
+APT_PACKAGES+=(dropbear-bin openssh-client curl)
 # LXCFS: per-instance /proc/cpuinfo, meminfo, uptime ([docker] lxcfs_path),
 # run by the cloud and by tests/functional/test_lxcfs.py on a mount point of
 # their own.
 APT_PACKAGES+=(lxcfs)
 # Tempest's scenario tests ping the instances from the host.
 APT_PACKAGES+=(iputils-ping)
+# The cloud's metadata service: neutron-ovn-agent runs haproxy per network.
+APT_PACKAGES+=(haproxy)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 """Neutron with ML2/OVN: the API under uWSGI, the periodic workers and the
-OVN maintenance worker (no neutron-rpc-server: ``rpc_workers = 0``, no
-agents). It tells Nova when a port goes up, so the driver receives real
+OVN maintenance worker (no neutron-rpc-server: ``rpc_workers = 0``; the
+one agent, neutron-ovn-agent for metadata, talks to OVN only). It tells
+Nova when a port goes up, so the driver receives real
 ``network-vif-plugged`` events."""
 
 import os
@@ -55,7 +56,12 @@ class Neutron(services.Service):
             'ovn': {'ovn_nb_connection': ovn.nb_connection(),
                     'ovn_sb_connection': ovn.sb_connection(),
                     'ovn_l3_scheduler': 'leastloaded',
-                    'ovn_metadata_enabled': 'false',
+                    # A metadata port per network, for the agent's
+                    # haproxy (services/metadata.py).
+                    'ovn_metadata_enabled': 'true',
+                    # A state directory from before a setting (metadata
+                    # ports, say) is brought up to it at start.
+                    'neutron_sync_mode': 'repair',
                     'enable_distributed_floating_ip': 'false'},
         })
         os.makedirs(layout.data('neutron'), exist_ok=True)

@@ -131,6 +131,17 @@ def test_load_tags_the_loaded_image_and_the_next_spawn_reuses_it(
     assert last_tagged(api, reference) > tagged
 
 
+def test_a_glance_name_the_engine_cannot_parse_is_no_obstacle(
+        docker_client, api, glance, context):
+    """Tempest names its snapshots in mixed case: the engine refuses to
+    look such a name up at all, so it is never asked."""
+    tarball, docker_id = source_image(api)
+    image = add_image(glance, context, tarball,
+                      name='tempest-TestSnapshotPatternsnapshot-1831857370')
+    reference = ensure(docker_client, glance, context, image['id'])
+    assert api.inspect_image(reference)['Id'] == docker_id
+
+
 def test_cache_image_says_whether_it_downloaded(docker_client, api, glance,
                                                 context):
     image = add_image(glance, context, source_image(api)[0])

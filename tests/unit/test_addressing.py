@@ -72,6 +72,26 @@ def test_subnets_without_a_gateway_or_an_address_add_no_routes():
                                          'routes': []}
 
 
+OVN = {'bound_drivers': {'0': 'ovn'}, 'port_filter': True}
+
+
+@pytest.mark.parametrize('details, dhcp, first, served', [
+    (OVN, True, True, True),
+    (OVN, True, False, False),   # one route, on the first port only
+    (OVN, False, True, False),   # no metadata port without DHCP
+    ({'bound_drivers': {'0': 'openvswitch'}}, True, True, False),
+    ({}, True, True, False),
+])
+def test_metadata_on_the_link_where_ovn_serves_it(details, dhcp, first,
+                                                  served):
+    vif = netinfo.vif([netinfo.subnet('10.0.0.0/24', ['10.0.0.5'],
+                                      gateway='10.0.0.1', dhcp=dhcp)],
+                      details=details)
+    routes = addressing.ip_config(vif, metadata_route=first)['routes']
+    assert routes == [['0.0.0.0/0', '10.0.0.1']] + (
+        [['169.254.169.254/32', None]] if served else [])
+
+
 def test_a_port_without_a_network_has_nothing_to_configure():
     vif = model.VIF(id=PORT_ID, address='fa:16:3e:00:00:01',
                     type=model.VIF_TYPE_OVS)

@@ -100,3 +100,18 @@ def test_a_checksum_error_on_data_that_ended_early_is_the_early_end():
         b''.join(imagestream.Transfer(images._checked_by_glanceclient(chunks),
                                       size=len(data)))
     assert 'the data ended after 600 of 1000 bytes' in str(e.value)
+
+
+@pytest.mark.parametrize('name', [
+    'busybox', 'busybox:latest', 'library/busybox:1.36',
+    'registry.example.com:5000/team/app:v1.0', 'a__b', 'a--b.c'])
+def test_docker_references(name):
+    assert images.is_docker_reference(name)
+
+
+@pytest.mark.parametrize('name', [
+    # Tempest's snapshot names: Glance takes them, the engine does not.
+    'tempest-TestSnapshotPatternsnapshot-1831857370', 'My Image', '',
+    'a:b:c', '-a', 'a/', 'x' * 256])
+def test_glance_names_that_are_no_docker_reference(name):
+    assert not images.is_docker_reference(name)

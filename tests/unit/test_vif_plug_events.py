@@ -67,6 +67,23 @@ def test_waits_for_the_ports_neutron_has_not_reported_up(make_driver):
                                                    network_info)
 
 
+def test_no_wait_when_resuming_after_a_host_boot(make_driver):
+    """Nova resumes guests in init_host, before nova-compute consumes the
+    RPC that delivers Neutron's events: a wait there could only time out
+    (it held a real nova-compute 300 s, then failed the instance)."""
+    CONF.set_override('vif_plugging_timeout', 30)
+    virtapi = RecordingVirtAPI(timeout=True)
+    drv = make_driver(virtapi)
+    drv.docker.inspect.return_value = drv.docker.find.return_value = {
+        'Id': 'c1', 'State': {'Pid': 42, 'Status': 'exited'},
+        'HostConfig': {'NetworkMode': 'none'}}
+    drv._check_still_running = mock.Mock()
+    drv.resume_state_on_host_boot(None, factories.instance(), ports(False),
+                                  None)
+    assert virtapi.waits == [([], 30)]
+    drv.docker.start.assert_called_once()
+
+
 def test_no_wait_when_the_timeout_is_zero(make_driver):
     CONF.set_override('vif_plugging_timeout', 0)
     virtapi = RecordingVirtAPI()

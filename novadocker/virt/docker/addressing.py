@@ -12,6 +12,7 @@ from nova.network import model
 PORT_ID_CHARS = 11
 CONTAINER_IFNAME = 'eth%d'
 DEFAULT_ROUTE = {4: '0.0.0.0/0', 6: '::/0'}
+METADATA_ROUTE = '169.254.169.254/32'
 
 
 def _port_device(prefix, vif):
@@ -102,13 +103,28 @@ def _address_subnets(vif):
             yield subnet, ip
 
 
-def ip_config(vif):
+def serves_metadata_on_link(vif):
+    """Whether the port's own network answers 169.254.169.254. ML2/OVN
+    gives every network with a DHCP-enabled IPv4 subnet a metadata port
+    whose namespace holds that address and answers ARP for it; a VM learns
+    the route from OVN's DHCP (option 121), a container from the driver.
+    Elsewhere (ML2/OVS with its L3 agent) the router proxies it and the
+    default route reaches it."""
+    bound = (vif.get('details') or {}).get('bound_drivers') or {}
+    return 'ovn' in bound.values() and any(
+        subnet['version'] == 4 and subnet.get_meta('enable_dhcp')
+        for subnet, _ in _address_subnets(vif))
+
+
+def ip_config(vif, metadata_route=False):
     """Addresses and routes of the port inside the container.
 
     ``addresses``: [address, prefix length] for every fixed IP, v4 and v6.
     ``routes``: [destination, gateway or None], the subnet's default route
     through its gateway first, then its host routes. A subnet's routes are
-    listed once even when the port has several addresses in it.
+    listed once even when the port has several addresses in it. With
+    ``metadata_route`` (the first port), 169.254.169.254 on the link when
+    the network serves it there (:func:`serves_metadata_on_link`).
     """
     addresses, routes = [], []
     for subnet, ip in _address_subnets(vif):
@@ -121,4 +137,6 @@ def ip_config(vif):
             via = (route['gateway'] or {}).get('address')
             subnet_routes.append([route['cidr'], via])
         routes.extend(r for r in subnet_routes if r not in routes)
+    if metadata_route and serves_metadata_on_link(vif):
+        routes.append([METADATA_ROUTE, None])
     return {'addresses': addresses, 'routes': routes}

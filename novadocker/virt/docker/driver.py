@@ -352,16 +352,19 @@ class DockerDriver(driver.ComputeDriver):
         if CONF.vif_plugging_is_fatal:
             raise exception.VirtualInterfaceCreateException()
 
-    def _start_with_network(self, instance, network_info, sandbox=None):
+    def _start_with_network(self, instance, network_info, sandbox=None,
+                            wait_for_neutron=True):
         """Start the container with its ports plugged, waiting for
         Neutron's network-vif-plugged events if it sends them: into the
         namespace of its ``sandbox`` (inspected) before the start, unless
         they are there from an earlier start, else into the container's new
         namespace just after. Returns the container's process id when it
         was looked up (for its own namespace), else None."""
+        events = self._neutron_events(network_info) if wait_for_neutron \
+            else []
         try:
             with self.virtapi.wait_for_instance_event(
-                    instance, self._neutron_events(network_info),
+                    instance, events,
                     timeout=CONF.vif_plugging_timeout,
                     error_callback=self._neutron_failed):
                 if sandbox and sandbox['State']['Status'] != 'running':
@@ -521,7 +524,7 @@ class DockerDriver(driver.ComputeDriver):
         with self._lock(instance):
             self._power_on(instance, network_info)
 
-    def _power_on(self, instance, network_info):
+    def _power_on(self, instance, network_info, wait_for_neutron=True):
         attrs, sandbox = self._containers(instance)
         if attrs is None:
             raise exception.InstanceNotFound(instance_id=instance.uuid)
@@ -529,7 +532,8 @@ class DockerDriver(driver.ComputeDriver):
         if state == 'paused':
             self._unpause(instance, network_info)
         elif state != 'running':
-            self._start_with_network(instance, network_info, sandbox)
+            self._start_with_network(instance, network_info, sandbox,
+                                     wait_for_neutron)
         self.consoles.open_started(instance)
 
     def pause(self, instance):
@@ -570,10 +574,13 @@ class DockerDriver(driver.ComputeDriver):
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         """After a host or engine restart: start what Nova says should run,
-        with its ports plugged into the new namespace."""
+        with its ports plugged into the new namespace. Without waiting for
+        network-vif-plugged: Nova calls this from init_host, before
+        nova-compute consumes the RPC that would deliver the event (as
+        libvirt, which treats the ports as plugged already here)."""
         with self._lock(instance):
             self._stop(instance, network_info, timeout=0)
-            self._power_on(instance, network_info)
+            self._power_on(instance, network_info, wait_for_neutron=False)
 
     def plug_vifs(self, instance, network_info):
         self.network.plug_vifs(instance, network_info)

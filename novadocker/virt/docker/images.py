@@ -20,6 +20,7 @@ snapshots a crash left behind) once nothing has used it for
 import errno
 import hashlib
 import os
+import re
 import tempfile
 
 from docker import errors as docker_errors
@@ -52,6 +53,22 @@ GLANCECLIENT_CORRUPT = 'Corrupt image download'
 MB = imagestream.MB
 
 
+# Docker's own grammar of an image reference (distribution/reference): an
+# optional registry, lowercase path components, an optional tag.
+_COMPONENT = r'[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+_REGISTRY = (r'(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
+             r'(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?/)?')
+_REFERENCE = re.compile(r'^%s%s(?:/%s)*(?::\w[\w.-]{0,127})?$'
+                        % (_REGISTRY, _COMPONENT, _COMPONENT))
+
+
+def is_docker_reference(name):
+    """Whether the engine can look ``name`` up as an image: Glance names
+    need not be (uppercase, spaces), and the engine refuses those with an
+    error rather than a "not found"."""
+    return len(name) <= 255 and bool(_REFERENCE.match(name))
+
+
 def glance_reference(image_id):
     """The local tag of the Glance image ``image_id``."""
     return '%s:%s' % (GLANCE_REPOSITORY, image_id)
@@ -77,7 +94,8 @@ def check_container_format(image_meta):
 def local_reference(docker_client, image_meta):
     """The engine's reference for ``image_meta``, or None if not loaded."""
     candidates = [glance_reference(image_meta.id)]
-    if image_meta.obj_attr_is_set('name') and image_meta.name:
+    if image_meta.obj_attr_is_set('name') and image_meta.name and \
+            is_docker_reference(image_meta.name):
         candidates.append(image_meta.name)
     for reference in candidates:
         if docker_client.image_exists(reference):

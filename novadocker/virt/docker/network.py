@@ -79,7 +79,8 @@ class Network:
             undo.add('delete veth %s' % host_ifname, linux_net.delete_device,
                      host_ifname)
             plugin.plug(instance, vif, host_ifname, undo)
-            netns.configure(container_id, ifname, addressing.ip_config(vif))
+            netns.configure(container_id, ifname, addressing.ip_config(
+                vif, metadata_route=ifname == addressing.container_ifname(0)))
         except Exception as e:
             raise _plug_error('Could not plug port %s as %s into container %s'
                               % (vif['id'], ifname, container_id), e) from e
