@@ -12,8 +12,8 @@ kept across its reboots and power cycles, unplugged when it is destroyed.
 This module only maps Nova's operations onto the modules that do the work:
 ``client`` (the engine), ``spec`` (container configuration), ``images``
 (Glance), ``network`` (VIF plugging), ``hostinfo`` (host and cgroups),
-``console`` (serial consoles) and ``guest`` (config drive, injected files,
-admin password).
+``console`` (serial consoles), ``config_drive``, ``file_injection`` and
+``passwords``.
 """
 
 import contextlib
@@ -35,12 +35,14 @@ import os_resource_classes as orc
 
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
+from novadocker.virt.docker import config_drive
 from novadocker.virt.docker import console
 from novadocker.virt.docker import events
-from novadocker.virt.docker import guest
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import images
+from novadocker.virt.docker import file_injection
 from novadocker.virt.docker import network
+from novadocker.virt.docker import passwords
 from novadocker.virt.docker import spec
 
 CONF = nd_conf.CONF
@@ -82,7 +84,7 @@ class DockerDriver(driver.ComputeDriver):
 
     # Nova 34 has no capability or trait for config drives: it wants one
     # per instance (configdrive.required_by) whatever the driver, and spawn
-    # makes it (guest.py). set_admin_password has none either.
+    # makes it (config_drive.py). set_admin_password has none either.
     capabilities = dict(
         driver.ComputeDriver.capabilities,
         supports_attach_interface=True,
@@ -276,18 +278,18 @@ class DockerDriver(driver.ComputeDriver):
                               instance=instance)
         sandbox = (client.sandbox_name(instance.uuid)
                    if CONF.docker.network_sandbox else None)
-        config_drive = guest.config_drive_path(instance)
+        drive = config_drive.config_drive_path(instance)
         create_kwargs, host_config = spec.build(
             instance, image_meta, network_info, CONF.docker,
             network_holder=sandbox,
             serial_console_enabled=CONF.serial_console.enabled,
-            lxcfs_files=self.lxcfs_files, config_drive_dir=config_drive)
+            lxcfs_files=self.lxcfs_files, config_drive_dir=drive)
         with self._lock(instance):
             try:
-                if config_drive:
-                    guest.write_config_drive(config_drive, instance,
-                                             injected_files, admin_password,
-                                             network_info)
+                if drive:
+                    config_drive.write_config_drive(
+                        drive, instance, injected_files, admin_password,
+                        network_info)
                 if sandbox:
                     self.docker.create(
                         instance, CONF.docker.sandbox_image,
@@ -295,7 +297,8 @@ class DockerDriver(driver.ComputeDriver):
                                             CONF.docker), name=sandbox)
                 self.docker.create(instance, image, create_kwargs,
                                    host_config)
-                guest.inject_files(self.docker, instance, injected_files)
+                file_injection.inject_files(self.docker, instance,
+                                            injected_files)
                 if CONF.docker.inject_key and instance.key_data:
                     self.docker.put_archive(
                         instance, '/', spec.authorized_keys_tar(
@@ -313,7 +316,7 @@ class DockerDriver(driver.ComputeDriver):
                               instance=instance)
                     self.consoles.close(instance)
                     self._remove(instance, network_info)
-                    guest.remove_config_drive(instance)
+                    config_drive.remove_config_drive(instance)
         LOG.info('Spawned container %s', client.container_name(
             instance.uuid), instance=instance)
 
@@ -475,7 +478,7 @@ class DockerDriver(driver.ComputeDriver):
             self.consoles.close(instance)
             if destroy_disks:
                 self._remove(instance, network_info)
-                guest.remove_config_drive(instance)
+                config_drive.remove_config_drive(instance)
             else:
                 self._stop(instance, network_info, timeout=0)
         LOG.info('Destroyed container %s', client.container_name(
@@ -493,7 +496,7 @@ class DockerDriver(driver.ComputeDriver):
                                         network_info)
             if destroy_disks:
                 self._remove_containers(instance, sandbox)
-                guest.remove_config_drive(instance)
+                config_drive.remove_config_drive(instance)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
@@ -598,10 +601,10 @@ class DockerDriver(driver.ComputeDriver):
             self.network.detach(instance, holder and holder['Id'], vif)
 
     def set_admin_password(self, instance, new_pass):
-        """chpasswd in the running container (see guest.set_admin_password
+        """chpasswd in the running container (see passwords.set_admin_password
         for the errors Nova turns into the user's answer)."""
         with self._lock(instance):
-            guest.set_admin_password(self.docker, instance, new_pass)
+            passwords.set_admin_password(self.docker, instance, new_pass)
 
     def get_console_output(self, context, instance):
         """The container's stdout and stderr, the last 100 KiB of it (with
@@ -648,7 +651,7 @@ class DockerDriver(driver.ComputeDriver):
             state=power_state.STATE_MAP[container_power_state(
                 attrs['State'])],
             hypervisor='docker', hypervisor_os='linux', uptime=uptime,
-            config_drive=guest.has_config_drive(instance))
+            config_drive=config_drive.has_config_drive(instance))
         diags.memory_details = diagnostics_obj.MemoryDiagnostics(
             maximum=(limit or 0) // units.Mi, used=used // units.Mi)
         diags.add_cpu(id=0, time=cpu_ns)
