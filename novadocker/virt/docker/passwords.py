@@ -1,8 +1,9 @@
-"""The admin password: ``chpasswd`` run as root in the running container,
-the password on its stdin only.
+"""Passwords: ``chpasswd`` run as root in a running container, the password
+on its stdin only. The admin password goes to the instance's container, a
+rescue password to its rescue container (rescue.py).
 
 Small pure functions build chpasswd's input and tell a missing command from
-a failing one; :func:`set_admin_password` does the work.
+a failing one; :func:`set_password` does the work.
 """
 
 import posixpath
@@ -70,31 +71,39 @@ def _no_chpasswd():
 
 
 def set_admin_password(docker, instance, password):
-    """Set the admin account's password with ``chpasswd`` run as root in
-    the running container; the password travels on its stdin only, never
-    on a command line or in a log.
+    """Set the password of the instance image's admin account in the
+    instance's running container (see set_password).
 
     Raises SetAdminPasswdNotSupported when the image has no chpasswd (the
-    user gets HTTP 409 with this message; nova-compute logs it at info),
-    looked for along the container's PATH before anything runs;
+    user gets HTTP 409 with this message; nova-compute logs it at info);
     InstancePasswordSetFailed when the container is not running (nova's
     own check for that comes first) or chpasswd fails (nova-compute logs
     its exit and output, the password masked; the user is told "error
     setting admin password").
     """
-    user = admin_user(instance.image_meta)
+    set_password(docker, instance, admin_user(instance.image_meta),
+                 password)
+
+
+def set_password(docker, instance, user, password, name=None):
+    """Set ``user``'s password with ``chpasswd`` run as root in the
+    instance's running container (or the one called ``name``); the
+    password travels on its stdin only, never on a command line or in a
+    log. chpasswd is looked for along the container's PATH before anything
+    runs; the errors are set_admin_password's.
+    """
     data = chpasswd_input(user, password)
-    attrs = docker.inspect(instance)
+    attrs = docker.inspect(instance, name=name)
     status = attrs['State']['Status']
     if status != 'running':
         raise exception.InstancePasswordSetFailed(
             instance=instance.uuid,
             reason=_('its container is %s, not running') % status)
-    if not any(docker.stat_path(instance, path) for path in
+    if not any(docker.stat_path(instance, path, name=name) for path in
                command_paths(attrs['Config'].get('Env'), CHPASSWD)):
         raise _no_chpasswd()
     exit_code, output = docker.run_with_input(instance, [CHPASSWD], data,
-                                              user='0')
+                                              user='0', name=name)
     if exit_code == 0:
         LOG.info('Password of %s set with chpasswd', user, instance=instance)
         return
