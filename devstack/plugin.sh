@@ -13,9 +13,11 @@
 # Glance's default container formats (glance-api.conf [image_format]).
 NOVA_DOCKER_GLANCE_FORMATS_DEFAULT=ami,ari,aki,bare,ovf,ova,docker,compressed
 # How the driver marks its containers (novadocker/virt/docker/client.py):
-# nova-<uuid> for an instance, nova-sandbox-<uuid> for its network sandbox.
+# nova-<uuid> for an instance, nova-sandbox-<uuid> for its network sandbox,
+# nova-rescue-<uuid> for its rescue container (and that one's volume).
 NOVA_DOCKER_INSTANCE_LABEL=org.openstack.nova.instance.uuid
 NOVA_DOCKER_SANDBOX_LABEL=org.openstack.nova.sandbox.instance.uuid
+NOVA_DOCKER_RESCUE_LABEL=org.openstack.nova.rescue.instance.uuid
 # The repositories of the images the driver loads from Glance and commits
 # for snapshots (novadocker/virt/docker/images.py).
 NOVA_DOCKER_DRIVER_REPOSITORIES="openstack-glance openstack-snapshot"
@@ -259,19 +261,21 @@ function configure_tempest_for_nova_docker {
     iniset "$TEMPEST_CONFIG" scenario img_disk_format raw
 }
 
-# The driver's containers (instances and their network sandboxes), their
-# namespace links, and their ports on Open vSwitch with the hybrid plug's
-# bridge and veth pair. A container counts only if named after its label:
-# one made by hand from a snapshot carries the labels too.
+# The driver's containers (instances, their network sandboxes and rescue
+# containers), the rescue volumes, their namespace links, and their ports on
+# Open vSwitch with the hybrid plug's bridge and veth pair. A container
+# counts only if named after its label: one made by hand from a snapshot
+# carries the labels too.
 function remove_nova_docker_instances {
     if ! docker_engine version >/dev/null 2>&1; then
         warn "$LINENO" "Docker engine at $DOCKER_HOST_URL unreachable: its\
  nova-docker containers were not removed"
         return 0
     fi
-    local ids=() uuids=() pair label prefix id name uuid port device
+    local ids=() uuids=() pair label prefix id name uuid port device volume
     for pair in "$NOVA_DOCKER_INSTANCE_LABEL nova-" \
-                "$NOVA_DOCKER_SANDBOX_LABEL nova-sandbox-"; do
+                "$NOVA_DOCKER_SANDBOX_LABEL nova-sandbox-" \
+                "$NOVA_DOCKER_RESCUE_LABEL nova-rescue-"; do
         read -r label prefix <<< "$pair"
         while read -r id name uuid; do
             if [[ -n "$uuid" && "$name" == "$prefix$uuid" ]]; then
@@ -281,10 +285,17 @@ function remove_nova_docker_instances {
         done < <(docker_engine ps -a --no-trunc --filter "label=$label" \
                      --format "{{.ID}} {{.Names}} {{.Label \"$label\"}}")
     done
+    if [[ ${#ids[@]} -gt 0 ]]; then
+        docker_engine rm -f "${ids[@]}" >/dev/null
+    fi
+    # With its container gone, the engine has unmounted a rescue volume.
+    for volume in $(docker_engine volume ls -q \
+                        --filter "label=$NOVA_DOCKER_RESCUE_LABEL"); do
+        docker_engine volume rm "$volume" >/dev/null
+    done
     if [[ ${#ids[@]} -eq 0 ]]; then
         return 0
     fi
-    docker_engine rm -f "${ids[@]}" >/dev/null
     for id in "${ids[@]}"; do
         if [[ -e "$NOVA_DOCKER_NETNS_DIR/$id" ]]; then
             sudo ip netns delete "$id"

@@ -153,9 +153,10 @@ def chpasswd_config():
 
 def rootfs_tar():
     """A tar stream of the busybox rootfs with dropbear, chpasswd, curl,
-    their libraries, a writable /etc/dropbear for the host keys, the init script,
-    the DHCP client's script and sudo."""
-    extra = binaries([DROPBEAR, CHPASSWD, PAM_UNIX, CURL]) + chpasswd_config()
+    their libraries, a writable /etc/dropbear for the host keys, the init
+    script, the DHCP client's script and sudo."""
+    extra = binaries([DROPBEAR, CHPASSWD, PAM_UNIX, CURL])
+    extra += chpasswd_config()
     extra += [
         sample_image.regular('etc/shells', b'/bin/sh\n/bin/ash\n'),
         sample_image.directory('etc/dropbear', 0o700),

@@ -106,3 +106,67 @@ class ComputeRestartTest(base.DockerServersTestBase):
 
         for server in (plain, hybrid, victim):
             self._delete_server(server)
+
+
+class RescuedComputeRestartTest(base.DockerServersTestBase):
+    """nova-compute restarts while a server is rescued."""
+
+    CAST_AS_CALL = False
+
+    def _rescued(self, port):
+        server = self._boot(port, name='rescued')
+        self.api.post_server_action(server['id'], {'rescue': None})
+        return self._wait_for_state_change(server, 'RESCUE')
+
+    def _rescue_state(self, server):
+        return self.docker.inspect_container(
+            docker_client.rescue_name(server['id']))['State']
+
+    def test_a_rescue_survives_the_restart_and_the_power_sync(self):
+        port = self._add_port(base.ovs_port('192.168.1.61', hybrid=True))
+        server = self._rescued(port)
+        before = self._rescue_state(server)
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+        self.computes[self.compute.host] = self.compute
+        self.compute.manager._sync_power_states(
+            nova_context.get_admin_context())
+        after = self._rescue_state(server)
+        self.assertEqual((before['StartedAt'], before['Pid']),
+                         (after['StartedAt'], after['Pid']))
+        server = self.api.get_server(server['id'])
+        self.assertEqual(('RESCUE', 1), (server['status'],
+                                         server['OS-EXT-STS:power_state']))
+        self.api.post_server_action(server['id'], {'unrescue': None})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assert_plumbed(server, port)
+        self._delete_server(server)
+
+    def test_with_resume_guests_state_a_killed_rescue_comes_back(self):
+        """After an engine or host restart (the rescue container stopped):
+        the new service starts the rescue again, its volume remounted and
+        its port plugged into the new namespace."""
+        self.flags(resume_guests_state_on_host_boot=True)
+        port = self._add_port(base.ovs_port('192.168.1.62'))
+        server = self._rescued(port)
+        stop = self.compute.stop
+
+        def stop_then_kill(*args, **kwargs):
+            stop(*args, **kwargs)
+            self.docker.kill(docker_client.rescue_name(server['id']))
+
+        self.compute.stop = stop_then_kill
+        self.compute = self.restart_compute_service(
+            self.compute, keep_hypervisor_state=False)
+        self.computes[self.compute.host] = self.compute
+        self.assertEqual('running', self._rescue_state(server)['Status'])
+        self.assertEqual('exited', self._container(server)['State']['Status'])
+        self.assertIn(base.ovs_device(port),
+                      self.switch.ports(base.INTEGRATION_BRIDGE))
+        exec_id = self.docker.exec_create(
+            docker_client.rescue_name(server['id']),
+            ['ls', '/mnt/rescue/bin/busybox'])['Id']
+        self.docker.exec_start(exec_id)
+        self.assertEqual(0, self.docker.exec_inspect(exec_id)['ExitCode'])
+        self.assertEqual('RESCUE', self.api.get_server(server['id'])['status'])
+        self._delete_server(server)

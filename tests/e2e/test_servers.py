@@ -5,6 +5,7 @@ what stands in (Glance, Neutron).
 """
 
 import io
+import subprocess
 import tarfile
 
 from nova.tests.fixtures import glance as nova_glance
@@ -199,3 +200,65 @@ class NotADockerImageTest(base.DockerServersTestBase):
         self.assertEqual({}, self._get_allocations_by_server_uuid(
             server['id']))
         self._delete_server(server)
+
+
+class RescueTest(base.DockerServersTestBase):
+
+    def _rescue_container(self, server):
+        return self.docker.inspect_container(
+            docker_client.rescue_name(server['id']))
+
+    def _exec_in_rescue(self, server, *argv):
+        exec_id = self.docker.exec_create(
+            docker_client.rescue_name(server['id']), list(argv))['Id']
+        output = self.docker.exec_start(exec_id).decode()
+        return self.docker.exec_inspect(exec_id)['ExitCode'], output
+
+    def _rescue_volumes(self):
+        return self.docker.volumes(
+            filters={'label': docker_client.LABEL_RESCUE})['Volumes'] or []
+
+    def test_rescue_then_unrescue_keeps_what_the_rescue_changed(self):
+        """Nova stops the server and calls rescue: RESCUE with power state
+        RUNNING, the server's files live at /mnt/rescue in a rescue
+        container that has its port; unrescue gives the server back with
+        the rescue's changes, and delete while rescued leaves nothing."""
+        port = self._add_port(base.ovs_port('192.168.1.51'))
+        server = self._boot(port, name='broken')
+        self.assertEqual(0, self._exec(server, 'sh', '-c',
+                                       'echo before > /root/marker')[0])
+
+        self.api.post_server_action(server['id'],
+                                    {'rescue': {'adminPass': 'r3scue'}})
+        server = self._wait_for_state_change(server, 'RESCUE')
+        self.assertEqual(1, server['OS-EXT-STS:power_state'])  # RUNNING
+        self.assertEqual('exited', self._container(server)['State']['Status'])
+        self.assertEqual('running', self._rescue_container(server)[
+            'State']['Status'])
+        self.assertEqual((0, 'before\n'), self._exec_in_rescue(
+            server, 'cat', '/mnt/rescue/root/marker'))
+        out = subprocess.run(
+            ['ip', '-j', '-n', self._rescue_container(server)['Id'], 'addr'],
+            check=True, capture_output=True, text=True).stdout
+        self.assertIn('192.168.1.51', out)
+        self.assertIn(base.ovs_device(port),
+                      self.switch.ports(base.INTEGRATION_BRIDGE))
+        self.assertEqual(0, self._exec_in_rescue(
+            server, 'sh', '-c', 'echo after > /mnt/rescue/root/marker')[0])
+
+        self.api.post_server_action(server['id'], {'unrescue': None})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual(1, server['OS-EXT-STS:power_state'])
+        self.assertEqual((0, 'after\n'),
+                         self._exec(server, 'cat', '/root/marker'))
+        self.assert_plumbed(server, port)
+        self.assertEqual([], self._rescue_volumes())
+
+        # Rescued again, then deleted: nothing of the rescue is left (the
+        # leak check after the test sees devices, OVS ports and links).
+        self.api.post_server_action(server['id'], {'rescue': None})
+        server = self._wait_for_state_change(server, 'RESCUE')
+        self._delete_server(server)
+        self.assertEqual([], self._rescue_volumes())
+        self.assertEqual([], self.docker.containers(
+            all=True, filters={'label': docker_client.LABEL_RESCUE}))

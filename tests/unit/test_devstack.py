@@ -32,6 +32,7 @@ TEMPEST_FLAGS = os.path.join(ROOT, 'etc', 'tempest', 'docker.conf')
 DRIVER = 'novadocker.virt.docker.driver.DockerDriver'
 INSTANCE_LABEL = 'org.openstack.nova.instance.uuid'
 SANDBOX_LABEL = 'org.openstack.nova.sandbox.instance.uuid'
+RESCUE_LABEL = 'org.openstack.nova.rescue.instance.uuid'
 
 INI = '''
 import configparser, sys
@@ -89,7 +90,7 @@ sudo() {
     fi
 }
 # The engine: FAKE_CONTAINERS lines "id name label value", FAKE_IMAGES
-# "repository:tag" words.
+# "repository:tag" words, FAKE_VOLUMES names.
 docker() {
     record "docker $*"
     if [[ "$1" == -H ]]; then
@@ -107,6 +108,7 @@ docker() {
             ;;
         version) [[ -z "${FAKE_ENGINE_DOWN:-}" ]] ;;
         save) echo "docker save of $2" ;;
+        volume) [[ "$2" != ls ]] || echo "${FAKE_VOLUMES:-}" ;;
         images)
             if [[ "$2" == -q ]]; then
                 echo "${FAKE_SSH_IMAGE_ID:-}"
@@ -462,9 +464,9 @@ DECIDED_FLAGS = {
         'rescue': 'False', 'suspend': 'False', 'pause': 'True',
         'shelve': 'False', 'snapshot': 'True', 'console_output': 'True',
         'interface_attach': 'True', 'config_drive': 'False',
-        'change_password': 'False', 'serial_console': 'False',
+        'change_password': 'True', 'serial_console': 'True',
         'vnc_console': 'False', 'spice_console': 'False',
-        'personality': 'False', 'attach_encrypted_volume': 'False',
+        'personality': 'True', 'attach_encrypted_volume': 'False',
         'swap_volume': 'False', 'volume_multiattach': 'False'},
     'service_available': {'cinder': 'False', 'swift': 'False'},
     'validation': {'image_ssh_user': 'root', 'image_alt_ssh_user': 'root',
@@ -527,10 +529,12 @@ LEFT_BEHIND = {
         'c1 nova-%s %s %s' % (I1, INSTANCE_LABEL, I1),
         'c2 nova-%s %s %s' % (I2, INSTANCE_LABEL, I2),
         's2 nova-sandbox-%s %s %s' % (I2, SANDBOX_LABEL, I2),
+        'r1 nova-rescue-%s %s %s' % (I1, RESCUE_LABEL, I1),
         # made by hand from a snapshot: the labels, not the name
         'x1 copied-by-hand %s %s' % (INSTANCE_LABEL, I1)]),
     'FAKE_OVS_PORTS': 'tap1111111-11 %s\nqvo2222222-22 %s\n'
-                      'tapffffffff-ff 99999999' % (I1, I2)}
+                      'tapffffffff-ff 99999999' % (I1, I2),
+    'FAKE_VOLUMES': 'nova-rescue-%s' % I1}
 
 
 def netns_links(tmp_path, *ids):
@@ -544,16 +548,21 @@ def netns_links(tmp_path, *ids):
 def test_unstack_removes_the_instances_containers_and_sandboxes(tmp_path):
     commands = run_phase(tmp_path, 'unstack',
                          env={**LEFT_BEHIND,
-                              **netns_links(tmp_path, 'c1', 's2', 'x1')})
+                              **netns_links(tmp_path, 'c1', 's2', 'r1',
+                                            'x1')})
     engine = 'sudo docker -H unix:///var/run/docker.sock'
     # nova-compute is stopped before its containers go.
     assert commands.index('stop_process n-cpu') < \
-        commands.index('%s rm -f c1 c2 s2' % engine)
+        commands.index('%s rm -f c1 c2 s2 r1' % engine)
+    # a rescue container's volume once the container is gone
+    assert commands.index('%s rm -f c1 c2 s2 r1' % engine) < \
+        commands.index('%s volume rm nova-rescue-%s' % (engine, I1))
     assert not any(c.startswith(engine + ' rm') and 'x1' in c
                    for c in commands)
     # the namespaces the driver linked, of these containers only
     assert 'sudo ip netns delete c1' in commands
     assert 'sudo ip netns delete s2' in commands
+    assert 'sudo ip netns delete r1' in commands
     assert 'sudo ip netns delete x1' not in commands
     # their ports, not another instance's
     assert 'sudo ovs-vsctl --if-exists del-port tap1111111-11' in commands
@@ -571,7 +580,7 @@ def test_clean_removes_what_the_plugin_and_the_driver_made(tmp_path):
              'FAKE_IMAGES': 'openstack-glance:g1 openstack-snapshot:s1 '
                             'busybox:latest mine:1'})
     engine = 'sudo docker -H unix:///var/run/docker.sock'
-    assert '%s rm -f c1 c2 s2' % engine in commands
+    assert '%s rm -f c1 c2 s2 r1' % engine in commands
     removed = [c.split()[-1] for c in commands
                if c.startswith(engine + ' rmi ')]
     assert removed == ['openstack-glance:g1', 'openstack-snapshot:s1',

@@ -57,6 +57,23 @@ def test_containers_not_named_after_their_uuid_label_are_ignored():
     assert emitted.events == []
 
 
+def test_a_rescue_container_speaks_for_its_instance():
+    """Rescue: the instance's container dies, its rescue container starts
+    (the STOPPED is dropped); unrescue: the other way round."""
+    emitted = Recorder()
+    watcher = events.LifecycleWatcher(emitted, stopped_delay=60)
+    rescuer = client.rescue_name(UUID)
+    watcher._dispatch(docker_event('die'))
+    watcher._dispatch(dict(docker_event('start', name=rescuer), Actor={
+        'Attributes': {client.LABEL_UUID: UUID, client.LABEL_RESCUE: UUID,
+                       'name': rescuer}}))
+    watcher._dispatch(docker_event('die', name=rescuer))  # no LABEL_RESCUE
+    watcher._dispatch(docker_event('start'))
+    assert emitted.events == [(UUID, virtevent.EVENT_LIFECYCLE_STARTED)] * 2
+    assert not watcher._pending_stops
+    watcher.stop()
+
+
 def test_stop_cancels_pending_stopped_events():
     emitted = Recorder()
     watcher = events.LifecycleWatcher(emitted, stopped_delay=0.1)

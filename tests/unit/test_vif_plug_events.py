@@ -98,7 +98,7 @@ def test_a_timeout_is_fatal_when_configured(make_driver):
     drv = make_driver(RecordingVirtAPI(timeout=True))
     with pytest.raises(exception.VirtualInterfaceCreateException):
         drv._start_with_network(factories.instance(), ports(False))
-    drv.docker.stop.assert_called_once_with(mock.ANY, 0)
+    drv.docker.stop.assert_called_once_with(mock.ANY, 0, name=None)
     drv.network.detach_all.assert_called_once()
 
 

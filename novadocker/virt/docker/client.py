@@ -36,6 +36,10 @@ LABEL_VCPUS = LABEL_PREFIX + 'flavor.vcpus'
 # Only on network sandboxes: never listed as instances.
 LABEL_SANDBOX = LABEL_PREFIX + 'sandbox.instance.uuid'
 SANDBOX_PREFIX = 'nova-sandbox-'
+# On rescue containers, beside the instance's own labels (rescue.py), and on
+# their volumes.
+LABEL_RESCUE = LABEL_PREFIX + 'rescue.instance.uuid'
+RESCUE_PREFIX = 'nova-rescue-'
 STATE_SETTLE_TIMEOUT = 10
 STATE_SNAPSHOT_MAX_AGE = 5
 # The keys that end an attach when typed one by one. The engine cannot be
@@ -64,6 +68,16 @@ def sandbox_name(instance_uuid):
     """The instance's network sandbox container (``[docker]
     network_sandbox``)."""
     return SANDBOX_PREFIX + instance_uuid
+
+
+def rescue_name(instance_uuid):
+    """The instance's rescue container, and its volume (rescue.py)."""
+    return RESCUE_PREFIX + instance_uuid
+
+
+def _named(container, name):
+    """Whether a listed container is called ``name``."""
+    return '/' + name in container['Names']
 
 
 def _tls_config():
@@ -162,6 +176,28 @@ class DockerClient:
         """Every network sandbox of this driver, running or not."""
         return self._labelled(LABEL_SANDBOX, sandbox_name)
 
+    def list_rescues(self):
+        """Every rescue container of this driver, running or not."""
+        return self._labelled(LABEL_RESCUE, rescue_name)
+
+    def list_instance_states(self):
+        """{instance uuid: the listed container that holds its power
+        state}: its rescue container while it has one, else its own. One
+        API call: rescue containers carry the instance's labels too."""
+        states = {}
+        for c in self._list(LABEL_UUID):
+            uuid = c['Labels'][LABEL_UUID]
+            if _named(c, container_name(uuid)):
+                states.setdefault(uuid, c)
+            elif (_named(c, rescue_name(uuid)) and
+                  c['Labels'].get(LABEL_RESCUE) == uuid):
+                states[uuid] = c
+        return states
+
+    def _list(self, label):
+        with translated_errors('listing containers'):
+            return self.api.containers(all=True, filters={'label': label})
+
     def _labelled(self, label, name_of):
         """The containers carrying ``label`` and named after its value.
 
@@ -169,11 +205,8 @@ class DockerClient:
         (docker commit keeps them); only one named after its label is the
         driver's.
         """
-        with translated_errors('listing containers'):
-            containers = self.api.containers(all=True,
-                                             filters={'label': label})
-        return [c for c in containers
-                if '/' + name_of(c['Labels'][label]) in c['Names']]
+        return [c for c in self._list(label)
+                if _named(c, name_of(c['Labels'][label]))]
 
     def inspect(self, instance, name=None):
         """The container of ``instance`` (or the one called ``name``);
@@ -236,12 +269,12 @@ class DockerClient:
                              '%d s') % STATE_SETTLE_TIMEOUT)
             time.sleep(0.01)
 
-    def wait_for_exit(self, instance):
+    def wait_for_exit(self, instance, name=None):
         """The container's ``State`` once the engine reports it stopped, for
         a container whose process is known to have ended (the engine
         learns of that a moment later); as it is after
         STATE_SETTLE_TIMEOUT s."""
-        name = container_name(instance.uuid)
+        name = name or container_name(instance.uuid)
         deadline = time.monotonic() + STATE_SETTLE_TIMEOUT
         with translated_errors('inspecting ' + name, instance):
             while True:
@@ -260,23 +293,23 @@ class DockerClient:
         except exception.InstanceNotFound:
             pass
 
-    def logs(self, instance, tail_lines):
-        name = container_name(instance.uuid)
+    def logs(self, instance, tail_lines, name=None):
+        name = name or container_name(instance.uuid)
         with translated_errors('reading the log of ' + name, instance):
             return self.api.logs(name, stdout=True, stderr=True,
                                  tail=tail_lines)
 
-    def put_archive(self, instance, path, data):
-        name = container_name(instance.uuid)
+    def put_archive(self, instance, path, data, name=None):
+        name = name or container_name(instance.uuid)
         with translated_errors('copying files into ' + name, instance):
             self.api.put_archive(name, path, data)
 
-    def stat_path(self, instance, path):
+    def stat_path(self, instance, path, name=None):
         """The engine's stat of ``path`` in the container (``name``,
         ``mode`` as a Go FileMode, ``linkTarget`` resolved inside the
         container), or None if there is no such path. A HEAD request:
         nothing is archived."""
-        name = container_name(instance.uuid)
+        name = name or container_name(instance.uuid)
         with translated_errors('looking up %s in %s' % (path, name),
                                instance):
             res = self.api.head(self.api._url('/containers/{0}/archive',
@@ -299,7 +332,7 @@ class DockerClient:
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             return tar.next().linkname
 
-    def run_with_input(self, instance, argv, data, user):
+    def run_with_input(self, instance, argv, data, user, name=None):
         """Run ``argv`` in the running container as ``user`` with ``data``
         on its stdin (never on a command line, so never in the engine's
         records or a process listing); returns (exit code, stdout and
@@ -310,7 +343,7 @@ class DockerClient:
         sending side only with a close_notify sent by ``unwrap``, which
         then fails on the output that follows. The exit code is kept.
         """
-        name = container_name(instance.uuid)
+        name = name or container_name(instance.uuid)
         action = 'running %s in %s' % (argv[0], name)
         with translated_errors(action, instance):
             exec_id = self.api.exec_create(name, argv, stdin=True,
@@ -342,6 +375,29 @@ class DockerClient:
             if not result['Running'] or time.monotonic() > deadline:
                 return result['ExitCode']
             time.sleep(0.01)
+
+    def create_volume(self, name, driver_opts, labels):
+        """A volume of the engine's ``local`` driver, which mounts it with
+        ``driver_opts`` (type, device, o) when a container using it starts
+        and unmounts it when the last one stops."""
+        with translated_errors('creating volume ' + name):
+            return self.api.create_volume(name, driver='local',
+                                          driver_opts=driver_opts,
+                                          labels=labels)
+
+    def list_volumes(self, label):
+        """The volumes carrying ``label``: one API call."""
+        with translated_errors('listing volumes'):
+            return self.api.volumes(filters={'label': label})[
+                'Volumes'] or []
+
+    def remove_volume(self, name):
+        """Remove a volume no container uses; absent is not an error."""
+        with translated_errors('removing volume ' + name):
+            try:
+                self.api.remove_volume(name)
+            except docker_errors.NotFound:
+                pass
 
     def inspect_image(self, reference):
         """The image ``reference`` names, inspected, or None."""
@@ -458,13 +514,13 @@ class ContainerStates:
         self._taken = None
 
     def get(self, uuid):
-        """The listed container of instance ``uuid`` ('Id', 'State', ...),
-        or None if it was not there when the snapshot was taken."""
+        """The listed container holding instance ``uuid``'s power state
+        ('Id', 'State', ...; see list_instance_states), or None if there
+        was none when the snapshot was taken."""
         with self._lock:
             if (self._taken is None or
                     time.monotonic() - self._taken > self._max_age):
-                self._states = {c['Labels'][LABEL_UUID]: c
-                                for c in self._docker.list_containers()}
+                self._states = self._docker.list_instance_states()
                 self._taken = time.monotonic()
             return self._states.get(uuid)
 

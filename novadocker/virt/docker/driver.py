@@ -9,11 +9,16 @@ Its ports live in a network namespace held either by that container itself
 network_sandbox``, by a sandbox container ``nova-sandbox-<uuid>`` that the
 instance's container joins: plugged once before the instance's first start,
 kept across its reboots and power cycles, unplugged when it is destroyed.
+While rescued, an instance's container is stopped and a rescue container
+``nova-rescue-<uuid>`` runs on its ports (in its own namespace, or joining
+the sandbox's) with the instance's root filesystem at /mnt/rescue; it holds
+the instance's power state until unrescue removes it (see ``rescue``).
+
 This module only maps Nova's operations onto the modules that do the work:
 ``client`` (the engine), ``spec`` (container configuration), ``images``
 (Glance), ``network`` (VIF plugging), ``hostinfo`` (host and cgroups),
-``console`` (serial consoles) and ``guest`` (config drive, injected files,
-admin password).
+``console`` (serial consoles), ``config_drive``, ``file_injection``,
+``passwords`` and ``rescue``.
 """
 
 import contextlib
@@ -35,12 +40,15 @@ import os_resource_classes as orc
 
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
+from novadocker.virt.docker import config_drive
 from novadocker.virt.docker import console
 from novadocker.virt.docker import events
-from novadocker.virt.docker import guest
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import images
+from novadocker.virt.docker import file_injection
 from novadocker.virt.docker import network
+from novadocker.virt.docker import passwords
+from novadocker.virt.docker import rescue
 from novadocker.virt.docker import spec
 
 CONF = nd_conf.CONF
@@ -82,13 +90,18 @@ class DockerDriver(driver.ComputeDriver):
 
     # Nova 34 has no capability or trait for config drives: it wants one
     # per instance (configdrive.required_by) whatever the driver, and spawn
-    # makes it (guest.py). set_admin_password has none either.
+    # makes it (config_drive.py). set_admin_password has none either.
     capabilities = dict(
         driver.ComputeDriver.capabilities,
         supports_attach_interface=True,
         has_imagecache=True,
         # Docker images are uploaded to Glance as disk_format=raw.
         supports_image_type_raw=True,
+        # Nova's only rescue capability is for volume-backed instances
+        # (stable device rescue, trait COMPUTE_RESCUE_BFV): this driver has
+        # no volumes. Rescue of an instance booted from an image needs no
+        # capability: Nova calls rescue() on any driver.
+        supports_bfv_rescue=False,
     )
 
     def __init__(self, virtapi):
@@ -120,14 +133,17 @@ class DockerDriver(driver.ComputeDriver):
     def init_host(self, host):
         """Fail early and clearly if the engine is unreachable, drop the
         namespaces of containers that stopped while nova-compute was away
-        (nova then restarts or stops each instance as it should be), serve
-        the serial consoles of those that run again, and start following
-        the engine's container events."""
+        (nova then restarts or stops each instance as it should be) and the
+        volumes of rescues it was making when it stopped, serve the serial
+        consoles of those that run again, and start following the engine's
+        container events."""
         self.docker.ping()
         containers = self.docker.list_containers()
+        rescues = self.docker.list_rescues()
         stopped = [c['Id'] for c in containers + self.docker.list_sandboxes()
-                   if c['State'] not in LIVE_STATES]
+                   + rescues if c['State'] not in LIVE_STATES]
         self.network.release_namespaces(stopped)
+        rescue.remove_orphan_volumes(self.docker, rescues)
         if (CONF.docker.network_sandbox and
                 not self.docker.image_exists(CONF.docker.sandbox_image)):
             LOG.error('[docker] network_sandbox is on but the engine has no '
@@ -196,7 +212,7 @@ class DockerDriver(driver.ComputeDriver):
         info = self.docker.info()
         memory_total, memory_used = hostinfo.memory_mb()
         disk_total, disk_used, disk_free = self._disk_gb(info)
-        running = [c for c in self.docker.list_containers()
+        running = [c for c in self.docker.list_instance_states().values()
                    if c['State'] in LIVE_STATES]
         vcpus_used = sum(int(c['Labels'].get(client.LABEL_VCPUS, 0))
                          for c in running)
@@ -257,14 +273,19 @@ class DockerDriver(driver.ComputeDriver):
         return self.docker.find(instance) is not None
 
     def get_info(self, instance, use_cache=True):
-        """One inspect call; with use_cache, a shared list snapshot (see
-        client.ContainerStates) unless it predates the container."""
+        """One inspect call (two for a stopped container: it may be
+        rescued); with use_cache, a shared list snapshot (see
+        client.ContainerStates) unless it predates the container. A
+        rescued instance is as its rescue container is: RUNNING, as Nova
+        expects in RESCUED."""
         listed = use_cache and self.container_states.get(instance.uuid)
         if listed:
             return hardware.InstanceInfo(
                 state=container_power_state({'Status': listed['State']}),
                 internal_id=listed['Id'])
         attrs = self.docker.inspect(instance)
+        if attrs['State']['Status'] not in LIVE_STATES:
+            attrs = self._rescue_container(instance) or attrs
         return hardware.InstanceInfo(
             state=container_power_state(attrs['State']),
             internal_id=attrs['Id'])
@@ -276,18 +297,18 @@ class DockerDriver(driver.ComputeDriver):
                               instance=instance)
         sandbox = (client.sandbox_name(instance.uuid)
                    if CONF.docker.network_sandbox else None)
-        config_drive = guest.config_drive_path(instance)
+        drive = config_drive.config_drive_path(instance)
         create_kwargs, host_config = spec.build(
             instance, image_meta, network_info, CONF.docker,
             network_holder=sandbox,
             serial_console_enabled=CONF.serial_console.enabled,
-            lxcfs_files=self.lxcfs_files, config_drive_dir=config_drive)
+            lxcfs_files=self.lxcfs_files, config_drive_dir=drive)
         with self._lock(instance):
             try:
-                if config_drive:
-                    guest.write_config_drive(config_drive, instance,
-                                             injected_files, admin_password,
-                                             network_info)
+                if drive:
+                    config_drive.write_config_drive(
+                        drive, instance, injected_files, admin_password,
+                        network_info)
                 if sandbox:
                     self.docker.create(
                         instance, CONF.docker.sandbox_image,
@@ -295,7 +316,8 @@ class DockerDriver(driver.ComputeDriver):
                                             CONF.docker), name=sandbox)
                 self.docker.create(instance, image, create_kwargs,
                                    host_config)
-                guest.inject_files(self.docker, instance, injected_files)
+                file_injection.inject_files(self.docker, instance,
+                                            injected_files)
                 if CONF.docker.inject_key and instance.key_data:
                     self.docker.put_archive(
                         instance, '/', spec.authorized_keys_tar(
@@ -313,24 +335,26 @@ class DockerDriver(driver.ComputeDriver):
                               instance=instance)
                     self.consoles.close(instance)
                     self._remove(instance, network_info)
-                    guest.remove_config_drive(instance)
+                    config_drive.remove_config_drive(instance)
         LOG.info('Spawned container %s', client.container_name(
             instance.uuid), instance=instance)
 
-    def _check_still_running(self, instance, pid=None):
+    def _check_still_running(self, instance, pid=None, name=None):
         """A process that ended during the boot failed it: say how (exit
         code, last output) rather than report an instance that is down.
         The engine still says "running" for a moment after the process
         ended: the process itself is asked too (first, if its ``pid`` is
-        known: while it runs, the engine need not be asked)."""
+        known: while it runs, the engine need not be asked). ``name``: the
+        container, if not the instance's own."""
         if pid and not hostinfo.process_ended(pid):
             return
-        state = self.docker.inspect(instance)['State']
+        state = self.docker.inspect(instance, name=name)['State']
         if state['Status'] == 'running':
             if not hostinfo.process_ended(state['Pid']):
                 return
-            state = self.docker.wait_for_exit(instance)
-        output = self.docker.logs(instance, BOOT_FAILURE_TAIL_LINES)
+            state = self.docker.wait_for_exit(instance, name=name)
+        output = self.docker.logs(instance, BOOT_FAILURE_TAIL_LINES,
+                                  name=name)
         raise exception.InstanceDeployFailure(
             reason=_('the container exited during boot with code '
                      '%(code)s%(oom)s; its last output: %(output)s')
@@ -353,13 +377,15 @@ class DockerDriver(driver.ComputeDriver):
             raise exception.VirtualInterfaceCreateException()
 
     def _start_with_network(self, instance, network_info, sandbox=None,
-                            wait_for_neutron=True):
-        """Start the container with its ports plugged, waiting for
-        Neutron's network-vif-plugged events if it sends them: into the
-        namespace of its ``sandbox`` (inspected) before the start, unless
-        they are there from an earlier start, else into the container's new
-        namespace just after. Returns the container's process id when it
-        was looked up (for its own namespace), else None."""
+                            name=None, wait_for_neutron=True):
+        """Start the container (the instance's own, or the one called
+        ``name``) with its ports plugged, waiting for Neutron's
+        network-vif-plugged events if it sends them (unless
+        ``wait_for_neutron`` is False): into the namespace of its
+        ``sandbox`` (inspected) before the start, unless they are there from
+        an earlier start, else into the container's new namespace just
+        after. Returns the container's process id when it was looked up
+        (for its own namespace), else None."""
         events = self._neutron_events(network_info) if wait_for_neutron \
             else []
         try:
@@ -369,24 +395,24 @@ class DockerDriver(driver.ComputeDriver):
                     error_callback=self._neutron_failed):
                 if sandbox and sandbox['State']['Status'] != 'running':
                     self._start_sandbox(instance, sandbox, network_info)
-                self.docker.start(instance)
+                self.docker.start(instance, name=name)
                 if not sandbox:
                     try:
-                        return self._attach_all(instance, None,
+                        return self._attach_all(instance, name,
                                                 network_info)
                     except exception.VirtualInterfacePlugException:
                         # A process that ended takes its namespace with
                         # it: name its exit, not the namespace that
                         # vanished.
-                        self._check_still_running(instance)
+                        self._check_still_running(instance, name=name)
                         raise
         except exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
-                self._stop(instance, network_info, timeout=0)
+                self._stop(instance, network_info, timeout=0, name=name)
                 raise exception.VirtualInterfaceCreateException()
         except Exception:
             with excutils.save_and_reraise_exception():
-                self._stop(instance, network_info, timeout=0)
+                self._stop(instance, network_info, timeout=0, name=name)
 
     def _start_sandbox(self, instance, sandbox, network_info):
         """Start the sandbox and plug the ports into its new namespace.
@@ -410,14 +436,15 @@ class DockerDriver(driver.ComputeDriver):
                                 attrs['State']['Pid'], network_info)
         return attrs['State']['Pid']
 
-    def _containers(self, instance):
-        """(the instance's container, its sandbox), each inspected or None.
+    def _containers(self, instance, name=None):
+        """(the instance's container, or the one called ``name``; its
+        sandbox), each inspected or None.
 
         A sandbox is looked for only where there can be one: the container
         joins another's namespace, or is missing (a spawn that failed
         between the two creates).
         """
-        attrs = self.docker.find(instance)
+        attrs = self.docker.find(instance, name=name)
         if attrs and not attrs['HostConfig']['NetworkMode'].startswith(
                 'container:'):
             return attrs, None
@@ -430,15 +457,17 @@ class DockerDriver(driver.ComputeDriver):
         attrs, sandbox = self._containers(instance)
         return sandbox or attrs
 
-    def _stop(self, instance, network_info, timeout, keep_network=False):
-        """Stop the container (SIGKILL after ``timeout`` s) and unplug its
-        ports: the namespace they lived in dies with the process. With
+    def _stop(self, instance, network_info, timeout, keep_network=False,
+              name=None):
+        """Stop the container (the instance's own, or the one called
+        ``name``; SIGKILL after ``timeout`` s) and unplug its ports: the
+        namespace they lived in dies with the process. With
         ``keep_network``, a running sandbox keeps running with the ports.
         """
-        attrs, sandbox = self._containers(instance)
+        attrs, sandbox = self._containers(instance, name=name)
         if attrs and attrs['State']['Status'] in LIVE_STATES + (
                 'restarting',):
-            self.docker.stop(instance, timeout)
+            self.docker.stop(instance, timeout, name=name)
         if keep_network and sandbox and sandbox['State']['Status'] == \
                 'running':
             return
@@ -476,9 +505,10 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_disks=True, destroy_secrets=True):
         with self._lock(instance):
             self.consoles.close(instance)
+            self._remove_rescue(instance, network_info)
             if destroy_disks:
                 self._remove(instance, network_info)
-                guest.remove_config_drive(instance)
+                config_drive.remove_config_drive(instance)
             else:
                 self._stop(instance, network_info, timeout=0)
         LOG.info('Destroyed container %s', client.container_name(
@@ -489,6 +519,7 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_secrets=True):
         with self._lock(instance):
             self.consoles.close(instance)
+            self._remove_rescue(instance, network_info)
             attrs, sandbox = self._containers(instance)
             if destroy_vifs:
                 holder = sandbox or attrs
@@ -496,17 +527,20 @@ class DockerDriver(driver.ComputeDriver):
                                         network_info)
             if destroy_disks:
                 self._remove_containers(instance, sandbox)
-                guest.remove_config_drive(instance)
+                config_drive.remove_config_drive(instance)
 
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
         """Soft: SIGTERM and up to soft_reboot_timeout s to stop; hard:
         SIGKILL. Then a fresh start with the ports plugged again (a sandbox
-        keeps them plugged meanwhile)."""
+        keeps them plugged meanwhile). An instance still rescued (in ERROR
+        after a failed unrescue) leaves its rescue first, as a hard reboot
+        does with libvirt."""
         timeout = 0 if reboot_type == 'HARD' else \
             CONF.docker.soft_reboot_timeout
         with self._lock(instance):
+            self._remove_rescue(instance, network_info)
             self._stop(instance, network_info, timeout, keep_network=True)
             self._start_with_network(instance, network_info,
                                      self._containers(instance)[1])
@@ -525,6 +559,9 @@ class DockerDriver(driver.ComputeDriver):
             self._power_on(instance, network_info)
 
     def _power_on(self, instance, network_info, wait_for_neutron=True):
+        """Start the instance's container, paused or stopped; a rescue left
+        behind goes first (the two must never mount its root at once)."""
+        self._remove_rescue(instance, network_info)
         attrs, sandbox = self._containers(instance)
         if attrs is None:
             raise exception.InstanceNotFound(instance_id=instance.uuid)
@@ -533,7 +570,7 @@ class DockerDriver(driver.ComputeDriver):
             self._unpause(instance, network_info)
         elif state != 'running':
             self._start_with_network(instance, network_info, sandbox,
-                                     wait_for_neutron)
+                                     wait_for_neutron=wait_for_neutron)
         self.consoles.open_started(instance)
 
     def pause(self, instance):
@@ -574,11 +611,21 @@ class DockerDriver(driver.ComputeDriver):
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
         """After a host or engine restart: start what Nova says should run,
-        with its ports plugged into the new namespace. Without waiting for
-        network-vif-plugged: Nova calls this from init_host, before
-        nova-compute consumes the RPC that would deliver the event (as
-        libvirt, which treats the ports as plugged already here)."""
+        with its ports plugged into the new namespace; a rescued instance
+        gets its rescue container back (the engine mounts its volume
+        again). Without waiting for network-vif-plugged: Nova calls this
+        from init_host, before nova-compute consumes the RPC that would
+        deliver the event (as libvirt, which treats the ports as plugged
+        already here)."""
         with self._lock(instance):
+            if self._rescue_container(instance):
+                name = client.rescue_name(instance.uuid)
+                self._stop(instance, network_info, timeout=0, name=name)
+                self._start_with_network(
+                    instance, network_info,
+                    self._containers(instance, name=name)[1], name=name,
+                    wait_for_neutron=False)
+                return
             self._stop(instance, network_info, timeout=0)
             self._power_on(instance, network_info, wait_for_neutron=False)
 
@@ -605,16 +652,114 @@ class DockerDriver(driver.ComputeDriver):
             self.network.detach(instance, holder and holder['Id'], vif)
 
     def set_admin_password(self, instance, new_pass):
-        """chpasswd in the running container (see guest.set_admin_password
+        """chpasswd in the running container (see passwords.set_admin_password
         for the errors Nova turns into the user's answer)."""
         with self._lock(instance):
-            guest.set_admin_password(self.docker, instance, new_pass)
+            passwords.set_admin_password(self.docker, instance, new_pass)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        """Stop the instance's container and run a rescue container from
+        the rescue image on its ports, the instance's root filesystem as it
+        is now read-write at /mnt/rescue (see rescue.py), the keypair and
+        the rescue password in it. On failure the instance is as it was:
+        stopped, or started again if it ran."""
+        with self._lock(instance):
+            attrs = self.docker.inspect(instance)
+            # Nova stops the instance before it calls rescue: its power
+            # state from before says whether it ran.
+            was_running = attrs['State']['Status'] in LIVE_STATES or (
+                instance.obj_attr_is_set('power_state') and
+                instance.power_state == power_state.RUNNING)
+            try:
+                image_meta = rescue.rescue_image_meta(context, instance,
+                                                      image_meta)
+                image = images.ensure(self.docker, context, image_meta,
+                                      instance=instance)
+                self.consoles.close(instance)
+                # Rescued already (Nova rescues an instance in ERROR too):
+                # the new rescue replaces the old.
+                self._remove_rescue(instance, network_info)
+                self._stop(instance, network_info, timeout=0,
+                           keep_network=True)
+                self._start_rescue(instance, image, image_meta, network_info,
+                                   rescue_password)
+            except Exception:
+                with excutils.save_and_reraise_exception():
+                    LOG.error('Rescue failed; leaving the instance as it was',
+                              instance=instance)
+                    self._remove_rescue(instance, network_info)
+                    if was_running:
+                        self._power_on(instance, network_info)
+        LOG.info('Rescued: container %s runs image %s',
+                 client.rescue_name(instance.uuid), image, instance=instance)
+
+    def _start_rescue(self, instance, image, image_meta, network_info,
+                      password):
+        """Create and start the rescue container on the stopped instance
+        container's layers and network (its sandbox's, if it has one)."""
+        name = client.rescue_name(instance.uuid)
+        attrs, sandbox = self._containers(instance)
+        drive = config_drive.config_drive_dir(CONF.instances_path,
+                                              instance.uuid)
+        create_kwargs, host_config = rescue.build(
+            instance, image_meta, network_info, CONF.docker,
+            network_holder=sandbox and client.sandbox_name(instance.uuid),
+            serial_console_enabled=CONF.serial_console.enabled,
+            lxcfs_files=self.lxcfs_files,
+            config_drive_dir=drive if config_drive.has_config_drive(
+                instance) else None)
+        rescue.create(self.docker, instance, image, attrs['GraphDriver'],
+                      create_kwargs, host_config)
+        if CONF.docker.inject_key and instance.key_data:
+            self.docker.put_archive(
+                instance, '/', spec.authorized_keys_tar(instance.key_data),
+                name=name)
+        pid = self._start_with_network(instance, network_info, sandbox,
+                                       name=name)
+        self._check_still_running(instance, pid, name=name)
+        if password:
+            rescue.set_password(self.docker, instance, image_meta, password)
+
+    def unrescue(self, context, instance):
+        """Remove the rescue container (the engine unmounts the instance's
+        root with it) and start the instance's container again with its
+        ports: its data is as the rescue left it."""
+        with self._lock(instance):
+            self._power_on(instance, instance.get_network_info())
+        LOG.info('Unrescued', instance=instance)
+
+    def _rescue_container(self, instance):
+        """The instance's rescue container, inspected, or None."""
+        return self.docker.find(instance,
+                                name=client.rescue_name(instance.uuid))
+
+    def _remove_rescue(self, instance, network_info):
+        """Remove the rescue container and its volume, and unplug the ports
+        from its own namespace (a sandbox keeps them); nothing to do when
+        there is none."""
+        rescued = self._rescue_container(instance)
+        if rescued is None:
+            return
+        try:
+            rescue.remove(self.docker, instance)
+        finally:
+            # As in _remove: even when the engine's answer is lost.
+            if not rescued['HostConfig']['NetworkMode'].startswith(
+                    'container:'):
+                self.network.detach_all(instance, rescued['Id'],
+                                        network_info)
+        LOG.info('Removed rescue container %s', rescued['Name'][1:],
+                 instance=instance)
 
     def get_console_output(self, context, instance):
         """The container's stdout and stderr, the last 100 KiB of it (with
         a serial console, its terminal's output: what was typed, echoed,
-        too)."""
-        output = self.docker.logs(instance, CONSOLE_TAIL_LINES)
+        too); the rescue container's while rescued, as libvirt shows the
+        rescue domain's."""
+        name = (client.rescue_name(instance.uuid)
+                if self._rescue_container(instance) else None)
+        output = self.docker.logs(instance, CONSOLE_TAIL_LINES, name=name)
         return output[-MAX_CONSOLE_BYTES:].decode('utf-8', errors='replace')
 
     def get_serial_console(self, context, instance):
@@ -655,7 +800,7 @@ class DockerDriver(driver.ComputeDriver):
             state=power_state.STATE_MAP[container_power_state(
                 attrs['State'])],
             hypervisor='docker', hypervisor_os='linux', uptime=uptime,
-            config_drive=guest.has_config_drive(instance))
+            config_drive=config_drive.has_config_drive(instance))
         diags.memory_details = diagnostics_obj.MemoryDiagnostics(
             maximum=(limit or 0) // units.Mi, used=used // units.Mi)
         diags.add_cpu(id=0, time=cpu_ns)

@@ -4,7 +4,9 @@ Nova learns of a container that stops on its own (its process exits, the
 OOM killer, a ``docker stop`` by hand) at once instead of at the next
 power-state sync. As the libvirt driver does, a STOPPED event is held back
 for a while and dropped if the container starts again meanwhile, so a
-reboot does not look like a crash.
+reboot does not look like a crash. The events of a rescue container are its
+instance's (it holds the instance's power state while rescued): a rescue or
+an unrescue is one container stopping and the other starting.
 """
 
 import threading
@@ -25,6 +27,15 @@ TRANSITIONS = {
 }
 STOPPED_EVENT_DELAY = 15
 RECONNECT_DELAY = 5
+
+
+def holds_power_state(attributes, uuid):
+    """Whether the container of an event (its ``attributes``: name and
+    labels) is instance ``uuid``'s own or its rescue container."""
+    name = attributes.get('name')
+    return name == client.container_name(uuid) or (
+        name == client.rescue_name(uuid) and
+        attributes.get(client.LABEL_RESCUE) == uuid)
 
 
 class LifecycleWatcher:
@@ -101,7 +112,7 @@ class LifecycleWatcher:
         transition = TRANSITIONS.get(event.get('status'))
         # A container made by hand from a snapshot carries the labels too.
         if (transition is None or uuid is None or
-                attributes.get('name') != client.container_name(uuid)):
+                not holds_power_state(attributes, uuid)):
             return
         if self._on_arrival is not None:
             self._on_arrival()

@@ -205,7 +205,7 @@ def lxcfs_mounts(lxcfs_path, files):
 
 def config_drive_mount(directory):
     """A read-only bind of the config drive tree ``directory`` (see
-    guest.py) at /config-drive: what a VM would find on its ``config-2``
+    config_drive.py) at /config-drive: what a VM would find on its ``config-2``
     drive, already mounted. Read-only for root in the container too."""
     return {'Type': 'bind', 'Source': directory,
             'Target': CONFIG_DRIVE_TARGET, 'ReadOnly': True}
