@@ -85,7 +85,7 @@ def test_a_path_leaving_the_container_fails_the_spawn_leaving_nothing(
         docker_driver, links_image, instances_path, nova_records,  # noqa
         path, words):
     instance = config_drive_instance()
-    with pytest.raises(exception.InstanceDeployFailure) as e:
+    with pytest.raises(exception.InvalidInput) as e:
         spawn(docker_driver, instance, meta(links_image),
               injected_files=[('/etc/motd', b'fine\n'), (path, b'x')])
     assert words in str(e.value) and repr(path) in str(e.value)

@@ -31,7 +31,7 @@ def test_a_confined_path_is_its_components_below_the_root(path, parts):
     ('/etc/mo\0td', 'names no file'),
 ])
 def test_a_path_that_could_leave_the_container_is_refused(path, words):
-    with pytest.raises(exception.InstanceDeployFailure) as e:
+    with pytest.raises(exception.InvalidInput) as e:
         file_injection.confined_path(path)
     assert words in str(e.value)
     assert repr(path) in str(e.value)
@@ -50,7 +50,7 @@ def test_the_archive_holds_only_the_files_root_owned_0644():
 
 
 def test_the_archive_refuses_a_path_outside():
-    with pytest.raises(exception.InstanceDeployFailure):
+    with pytest.raises(exception.InvalidInput):
         file_injection.injected_files_tar([('/a/../../b', b'')])
 
 
@@ -104,7 +104,7 @@ def test_the_walk_stops_at_the_first_missing_parent():
     ('/etc/ssh', 'is a directory in the image'),
 ])
 def test_a_parent_leading_out_or_nowhere_is_refused(path, words):
-    with pytest.raises(exception.InstanceDeployFailure) as e:
+    with pytest.raises(exception.InvalidInput) as e:
         file_injection.resolve_injected_path(path, image_tree(DEBIAN_LIKE))
     assert words in str(e.value)
     assert repr(path) in str(e.value)

@@ -29,7 +29,10 @@ MISSING, DIRECTORY, SYMLINK, OTHER = 'missing', 'directory', 'symlink', 'other'
 
 
 def _deploy_failure(message, **kwargs):
-    return exception.InstanceDeployFailure(reason=message % kwargs)
+    """InvalidInput: Nova aborts the build with this message as the
+    server's fault instead of trying other hosts, which would refuse the
+    same path."""
+    return exception.InvalidInput(reason=message % kwargs)
 
 
 def confined_path(path):
@@ -157,8 +160,8 @@ def container_lookup(docker, instance):
 def inject_files(docker, instance, files):
     """Write Nova's injected files ((path, bytes)) into the instance's
     container, all or none: every path is checked against the image first.
-    A refused path raises InstanceDeployFailure naming it (the spawn then
-    removes the container)."""
+    A refused path raises InvalidInput naming it (the spawn then removes
+    the container, and Nova aborts the build)."""
     if not files:
         return
     lookup = container_lookup(docker, instance)
