@@ -75,7 +75,7 @@ def main(argv=None):
     options = parse(sys.argv[1:] if argv is None else argv)
     layout = cloud_layout.Layout(options.state_dir, options.config_dir)
     if options.command == 'stop':
-        orchestrator.stop(layout)
+        orchestrator.stop(layout, service_classes=SERVICES)
         return 0
     if options.command == 'status':
         status.report(layout)

@@ -13,6 +13,7 @@ class Orchestrator:
 
     def __init__(self, layout, service_classes, options, out=print):
         self.layout = layout
+        self.service_classes = service_classes
         self.services = [cls(layout, options) for cls in service_classes]
         self.out = out
         self.t0 = time.monotonic()
@@ -76,7 +77,7 @@ class Orchestrator:
         self.say('cloud up')
 
     def down(self):
-        stop(self.layout, self.say)
+        stop(self.layout, self.say, self.service_classes)
 
 
 def running(layout):
@@ -99,14 +100,17 @@ def recorded(layout):
         return []
 
 
-def stop(layout, say=print):
+def stop(layout, say=print, service_classes=()):
     """Stop every process the cloud started: signalled newest first, then
-    waited for together (each service shuts down on its own)."""
+    waited for together (each service shuts down on its own); then let each
+    of ``service_classes`` clean what its processes left."""
     pidfiles = [p for p in reversed(recorded(layout)) if os.path.exists(p)]
     if pidfiles:
         say('stopping %s' % ', '.join(
             os.path.basename(p)[:-len('.pid')] for p in pidfiles))
         process.stop_pidfiles(pidfiles)
+    for service_class in reversed(service_classes):
+        service_class.clean(layout)
     try:
         os.unlink(os.path.join(layout.run, 'started'))
     except FileNotFoundError:

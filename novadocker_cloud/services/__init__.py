@@ -24,6 +24,12 @@ class Service:
         """Configure, start and wait; return a line saying what is up."""
         raise NotImplementedError
 
+    @classmethod
+    def clean(cls, layout):
+        """Once the cloud's processes are stopped, remove what they leave
+        behind outside their pidfiles' reach (the orchestrator's ``stop``
+        calls it, newest service first). Nothing by default."""
+
     # -- helpers ---------------------------------------------------------
     def daemon(self, name, cmd, **kwargs):
         """Start a long-running process whose pidfile the orchestrator

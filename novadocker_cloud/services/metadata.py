@@ -8,9 +8,11 @@ The agent runs as root (namespaces, haproxy); its privsep daemons start
 from the venv's privsep-helper directly, as root needs no sudo to start
 them."""
 
+import glob
 import os
 
 from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import process
 from novadocker_cloud import services
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
@@ -21,6 +23,14 @@ SECRET = 'metadata_proxy_shared_secret'
 # its own daemon, configured in its own section.
 PRIVSEP_SECTIONS = ('privsep', 'privsep_dhcp_release', 'privsep_ovs_vsctl',
                     'privsep_namespace', 'privsep_conntrack', 'privsep_link')
+
+
+NETNS_DIR = '/var/run/netns'
+NAMESPACE_PREFIX = 'ovnmeta-'
+
+
+def _state(layout):
+    return layout.data('neutron-ovn-agent')
 
 
 def nova_settings(layout):
@@ -36,6 +46,7 @@ class Metadata(services.Service):
 
     def up(self):
         layout = self.layout
+        self.clean(layout)  # what a killed agent left
         conf_dir = layout.conf('nova', '')
         cloud_layout.write_ini(os.path.join(conf_dir, 'nova-metadata.conf'),
                                nova_settings(layout), mode=0o600)
@@ -52,9 +63,21 @@ class Metadata(services.Service):
                          'registered with this chassis', 120)
         return 'Nova %s, neutron-ovn-agent (metadata)' % url
 
+    @classmethod
+    def clean(cls, layout):
+        """The agent's haproxy processes leave its process group (they
+        daemonize) and its ``ovnmeta-`` namespaces outlive it: both go,
+        as devstack's unstack removes them."""
+        process.stop_pidfiles(glob.glob(os.path.join(
+            _state(layout), 'external', 'pids', '*.pid.haproxy')))
+        for name in os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) \
+                else ():
+            if name.startswith(NAMESPACE_PREFIX):
+                process.run(['ip', 'netns', 'delete', name])
+
     def _agent_conf(self):
         layout = self.layout
-        state = layout.data('neutron-ovn-agent')
+        state = _state(layout)
         os.makedirs(state, exist_ok=True)
         conf = layout.conf('neutron', 'neutron_ovn_agent.ini')
         helper = '%s --config-file %s' % (layout.bin('privsep-helper'), conf)

@@ -83,6 +83,24 @@ def test_stop_ends_a_served_cloud_by_its_pidfiles(layout):
     assert not os.path.exists('/proc/%d' % pid) or _zombie(pid)
 
 
+def test_stop_lets_each_service_clean_after_its_processes(layout):
+    cleaned = []
+
+    class First(services.Service):
+        @classmethod
+        def clean(cls, layout):
+            cleaned.append('first')
+
+    class Second(First):
+        @classmethod
+        def clean(cls, layout):
+            cleaned.append('second')
+
+    orchestrator.stop(layout, say=lambda line: None,
+                      service_classes=(First, Second))
+    assert cleaned == ['second', 'first']
+
+
 def test_passwords_are_random_kept_and_private(layout):
     first = layout.password('keystone')
     assert first == cloud_layout.Layout(layout.state,
