@@ -1,7 +1,7 @@
 """README command 1 as a newcomer runs it: the cloud comes up, the demo
 boots, serves, snapshots and deletes through the real APIs, and everything
-it started stops. Runs before the other cloud tests (which bring the cloud
-up again, with the state this run kept)."""
+it started stops. Runs before the other cloud tests (conftest.py orders
+it), which bring the cloud up again with the state this run kept."""
 
 import subprocess
 import sys
