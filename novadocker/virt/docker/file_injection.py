@@ -36,13 +36,14 @@ def _deploy_failure(message, **kwargs):
 
 
 def confined_path(path):
-    """The components of ``path`` below the container's root, or a
-    deploy failure naming it: it must be absolute, without ``..``, NUL or
-    an empty name. ``.`` and repeated slashes are dropped."""
-    if not isinstance(path, str) or not path.startswith('/'):
-        raise _deploy_failure(
-            _('injected file path %(path)r is not absolute: files are only '
-              'written at absolute paths inside the container'), path=path)
+    """The components of ``path`` below the container's root, or
+    InvalidInput naming it: no ``..``, NUL or empty name. A relative path
+    counts from the root, as Nova's own file injection reads it (Tempest's
+    rebuild with personality writes ``rebuild.txt``). ``.`` and repeated
+    slashes are dropped."""
+    if not isinstance(path, str):
+        raise _deploy_failure(_('injected file path %(path)r is not a '
+                                'string'), path=path)
     parts = [p for p in path.split('/') if p not in ('', '.')]
     if '..' in parts:
         raise _deploy_failure(
