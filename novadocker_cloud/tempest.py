@@ -191,6 +191,7 @@ def run(layout, regex=SELECTION, concurrency=2, out=None):
             log.write(line)
             out.write(line)
         status = proc.wait()
+        log.flush()
         table = areas_table(log_results(_read(log.name)),
                             time.monotonic() - began)
         log.write(table)

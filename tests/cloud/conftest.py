@@ -35,6 +35,12 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope='session')
 def cloud():
     layout = cloud_layout.Layout()
+    if orchestrator.running(layout):
+        # A cloud kept up by hand (``up``): used as it is and left up, for a
+        # developer rerunning some tests. Its vif_plugging_timeout is its
+        # own, not VIF_PLUGGING_TIMEOUT.
+        yield _connected(layout)
+        return
     log_path = os.path.join('/tmp', 'novadocker-cloud-tests.log')
     log = open(log_path, 'w')
     began = time.monotonic()
@@ -51,8 +57,7 @@ def cloud():
                 pytest.fail('the cloud took over 15 min:\n' + _read(log_path))
             time.sleep(1)
         print('\ncloud up in %.1fs' % (time.monotonic() - began))
-        yield helpers.Cloud(layout, {name: clouds.connect(layout, name)
-                                     for name in clouds.IDENTITIES})
+        yield _connected(layout)
     finally:
         launcher.send_signal(signal.SIGTERM)
         try:
@@ -60,6 +65,11 @@ def cloud():
         finally:
             log.close()
     assert not orchestrator.running(layout), _read(log_path)
+
+
+def _connected(layout):
+    return helpers.Cloud(layout, {name: clouds.connect(layout, name)
+                                  for name in clouds.IDENTITIES})
 
 
 def _read(path):

@@ -53,10 +53,19 @@ class Cloud:
         conn.compute.delete_server(server)
         conn.compute.wait_for_delete(server, wait=120, interval=0.5)
 
-    def container(self, server_id):
+    def container(self, server_id, prefix='nova-'):
+        """The inspected container of a server (``nova-rescue-`` prefix:
+        its rescue container), or None."""
         with self.engine() as api:
             try:
-                return api.inspect_container('nova-' + server_id)
+                return api.inspect_container(prefix + server_id)
+            except docker.errors.NotFound:
+                return None
+
+    def volume(self, name):
+        with self.engine() as api:
+            try:
+                return api.inspect_volume(name)
             except docker.errors.NotFound:
                 return None
 
@@ -70,8 +79,11 @@ class Cloud:
     def leftovers(self, server_id, port_ids):
         """Everything of a deleted server still present, by kind."""
         left = {}
-        if self.container(server_id):
-            left['container'] = 'nova-' + server_id
+        for prefix in ('nova-', 'nova-rescue-'):
+            if self.container(server_id, prefix):
+                left[prefix + 'container'] = prefix + server_id
+        if self.volume('nova-rescue-' + server_id):
+            left['rescue volume'] = 'nova-rescue-' + server_id
         taps = ['tap' + p[:11] for p in port_ids]
         on_switch = openvswitch.vsctl('list-ports', 'br-int').split()
         left['ovs ports'] = [t for t in taps if t in on_switch]

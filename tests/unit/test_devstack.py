@@ -461,7 +461,7 @@ DECIDED_FLAGS = {
         'resize': 'False', 'cold_migration': 'False',
         'live_migration': 'False',
         'block_migration_for_live_migration': 'False',
-        'rescue': 'False', 'suspend': 'False', 'pause': 'True',
+        'rescue': 'True', 'suspend': 'False', 'pause': 'True',
         'shelve': 'False', 'snapshot': 'True', 'console_output': 'True',
         'interface_attach': 'True', 'config_drive': 'False',
         'change_password': 'True', 'serial_console': 'True',
