@@ -442,6 +442,24 @@ def test_failed_snapshot_upload_leaves_no_image(docker_client, api, glance,
     assert engine_images(api) == before
 
 
+def test_snapshots_nova_compute_did_not_finish_are_removed_at_start(
+        docker_client, api):
+    """nova-compute killed between the commit and its removal: init_host
+    removes the committed image; other images stay."""
+    leftover = api.create_container(engine_fixture.TEST_IMAGE)['Id']
+    for tag in ('interrupted-1', 'interrupted-2'):
+        api.commit(leftover, repository=images.SNAPSHOT_REPOSITORY, tag=tag)
+    api.remove_container(leftover)
+    committed = {i['Id'] for i in api.images(
+        name=images.SNAPSHOT_REPOSITORY)}
+    before = {image_id for image_id, _tags in engine_images(api)}
+
+    images.remove_interrupted_snapshots(docker_client)
+
+    assert {image_id for image_id, _tags in engine_images(api)} == \
+        before - committed
+
+
 def test_image_cache_removes_only_unused_old_images_it_loaded(
         docker_client, api, glance, context, override):
     ids = {}

@@ -133,10 +133,10 @@ class DockerDriver(driver.ComputeDriver):
     def init_host(self, host):
         """Fail early and clearly if the engine is unreachable, drop the
         namespaces of containers that stopped while nova-compute was away
-        (nova then restarts or stops each instance as it should be) and the
-        volumes of rescues it was making when it stopped, serve the serial
-        consoles of those that run again, and start following the engine's
-        container events."""
+        (nova then restarts or stops each instance as it should be), the
+        volumes of rescues and the images of snapshots it was making when
+        it stopped, serve the serial consoles of those that run again, and
+        start following the engine's container events."""
         self.docker.ping()
         containers = self.docker.list_containers()
         rescues = self.docker.list_rescues()
@@ -144,6 +144,7 @@ class DockerDriver(driver.ComputeDriver):
                    + rescues if c['State'] not in LIVE_STATES]
         self.network.release_namespaces(stopped)
         rescue.remove_orphan_volumes(self.docker, rescues)
+        images.remove_interrupted_snapshots(self.docker)
         if (CONF.docker.network_sandbox and
                 not self.docker.image_exists(CONF.docker.sandbox_image)):
             LOG.error('[docker] network_sandbox is on but the engine has no '

@@ -380,6 +380,21 @@ def _remove_committed(docker_client, image, instance):
                     'later.', {'image': image, 'error': e}, instance=instance)
 
 
+def remove_interrupted_snapshots(docker_client):
+    """Remove the images committed by snapshots nova-compute did not finish
+    (it was killed mid-snapshot). For init_host: no snapshot is under way
+    while nova-compute starts, and Nova clears those instances' task
+    states; left alone, the image cache would keep them for
+    ``remove_unused_original_minimum_age_seconds``."""
+    with client.translated_errors('listing committed snapshots'):
+        committed = docker_client.api.images(name=SNAPSHOT_REPOSITORY)
+    for image in committed:
+        for tag in image['RepoTags'] or ():
+            LOG.info('Removing %s, committed by a snapshot that '
+                     'nova-compute did not finish', tag)
+            _remove_committed(docker_client, tag, None)
+
+
 def manage_image_cache(docker_client, context, all_instances):
     """Remove the images this module made that nothing uses any more.
 
