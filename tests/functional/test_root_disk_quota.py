@@ -45,9 +45,10 @@ def quota_engine(request, engine):
     if request.param == 'xfs':
         reason = refusal(engine)
         if reason:
-            pytest.skip('the session engine (XFS mounted with %r) cannot '
-                        'limit root disks: %s' % (engine.data_options,
-                                                  reason))
+            mount = ('with pquota' if engine.data_options else
+                     'without quotas (the kernel refused pquota)')
+            pytest.skip('the session engine cannot limit root disks (%s); '
+                        'its XFS is mounted %s' % (reason, mount))
         yield engine
         return
     if not shutil.which('mkfs.btrfs'):
