@@ -92,10 +92,12 @@ def test_writing_past_the_root_disk_fails_and_nothing_else_does(
 
         output = driver_tests.run_in(
             api, full, 'sh', '-c',
-            'head -c 1536m /dev/zero > /big; echo "exit $?"; wc -c < /big')
+            'dd if=/dev/zero of=/big bs=1M count=1536; echo "exit $?"; '
+            'wc -c < /big')
         message, status, size = output.strip().rsplit('\n', 2)
-        assert WRITE_ERRORS[quota_engine.data_fs] in message
-        assert status != 'exit 0'
+        assert "error writing '/big': " + WRITE_ERRORS[
+            quota_engine.data_fs] in message
+        assert status == 'exit 1'
         assert 0.9 * units.Gi < int(size) <= units.Gi
 
         # The other instance, and the host, still have room.
@@ -109,8 +111,8 @@ def test_writing_past_the_root_disk_fails_and_nothing_else_does(
         assert drv.get_info(full).state == power_state.RUNNING
         assert driver_tests.run_in(
             api, full, 'sh', '-c',
-            'rm /big && head -c 1m /dev/zero > /f && echo ok').strip() == \
-            'ok'
+            'rm /big && sync && head -c 1m /dev/zero > /f && echo ok'
+        ).strip() == 'ok'
         for instance in (full, other):
             drv.destroy(None, instance, None)
 
@@ -125,7 +127,7 @@ def test_an_engine_that_cannot_limit_root_disks(plain_engine, caplog):
         driver_tests.spawn(drv, instance)
         attrs = drv.docker.api.inspect_container(
             client.container_name(instance.uuid))
-        assert not attrs['HostConfig']['StorageOpt']
+        assert not attrs['HostConfig'].get('StorageOpt')
         drv.destroy(None, instance, None)
         # The probe left nothing behind.
         assert not drv.docker.api.containers(
@@ -166,6 +168,15 @@ def test_disk_figures_are_the_data_roots_filesystem(engine):
 def loop_devices(disk):
     return subprocess.run(['losetup', '-j', disk], capture_output=True,
                           text=True, check=True).stdout.strip()
+
+
+def test_the_data_disk_goes_with_its_engine():
+    engine = engine_fixture.DockerEngine().start()
+    disk = engine.data_disk
+    assert loop_devices(disk)
+    engine.stop()
+    assert not loop_devices(disk)
+    assert not os.path.exists(engine.base_dir)
 
 
 def test_a_crashed_runs_engine_is_removed_by_the_next():
