@@ -119,6 +119,15 @@ instance_opts = [
                     'then, nova-compute warns and new instances get the '
                     'host\'s files. Instances spawned with it need LXCFS '
                     'running to start again.'),
+    cfg.BoolOpt('require_root_disk_quota',
+                default=False,
+                help='Refuse to start nova-compute when the engine cannot '
+                     'limit a container\'s writable layer to its flavor\'s '
+                     'root_gb (the storage option "size": overlay2 needs '
+                     'the engine\'s data root on XFS mounted with pquota). '
+                     'When False, nova-compute warns and such instances run '
+                     'without a limit: one of them can fill the data root, '
+                     'and every instance with it.'),
 ]
 
 image_opts = [

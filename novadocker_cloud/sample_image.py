@@ -14,7 +14,8 @@ BUSYBOX = '/bin/busybox'
 BUSYBOX_APPLETS = ('sh', 'sleep', 'cat', 'echo', 'hostname', 'ip', 'ping',
                    'wget', 'nc', 'ls', 'ps', 'id', 'grep', 'touch', 'ifconfig',
                    'route', 'httpd', 'timeout', 'true', 'false', 'kill',
-                   'mkdir', 'rm', 'env', 'sed', 'head', 'wc', 'test', 'mount')
+                   'mkdir', 'rm', 'env', 'sed', 'head', 'wc', 'test', 'mount',
+                   'dd')
 # The demo's web server: PID 1 serves a page naming its host, says so on
 # the console, and ends at once on SIGTERM.
 WEB_COMMAND = (

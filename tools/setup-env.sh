@@ -21,6 +21,9 @@ APT_PACKAGES+=(dropbear-bin openssh-client curl)
 # run by the cloud and by tests/functional/test_lxcfs.py on a mount point of
 # their own.
 APT_PACKAGES+=(lxcfs)
+# The test engines' data roots: loop-mounted XFS (overlay2 limits root
+# disks with its project quotas) and btrfs (the btrfs storage driver's).
+APT_PACKAGES+=(xfsprogs btrfs-progs)
 # Tempest's scenario tests ping the instances from the host.
 APT_PACKAGES+=(iputils-ping)
 # The cloud's metadata service: neutron-ovn-agent runs haproxy per network.

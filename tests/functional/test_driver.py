@@ -4,6 +4,7 @@ Instances here have no ports; plugging is covered by the network tests and
 Nova's generic suite (tests/nova_contract).
 """
 
+import contextlib
 import time
 from unittest import mock
 
@@ -31,8 +32,10 @@ IMAGE_ID = uuidutils.generate_uuid()
 CAP_MKNOD, CAP_SETPCAP, CAP_SETFCAP, CAP_CHOWN = 27, 8, 31, 0
 
 
-@pytest.fixture
-def docker_driver(engine):
+@contextlib.contextmanager
+def driver_on(engine):
+    """A started DockerDriver on ``engine``, whose test image is Glance
+    image IMAGE_ID; the test must leave no container behind."""
     CONF.set_override('host_url', engine.url, group='docker')
     CONF.set_override('soft_reboot_timeout', 1, group='docker')
     api = engine.client()
@@ -50,6 +53,12 @@ def docker_driver(engine):
     CONF.clear_override('soft_reboot_timeout', group='docker')
     CONF.clear_override('inject_key', group='docker')
     assert not leftovers, 'the test left containers behind'
+
+
+@pytest.fixture
+def docker_driver(engine):
+    with driver_on(engine) as drv:
+        yield drv
 
 
 def image_meta(container_format='docker', **props):

@@ -67,7 +67,7 @@ def test_the_rescue_container_is_the_instances_from_the_rescue_image():
         'os_command_line': 'sh -c "exec sleep 1d"'}})
     create_kwargs, host_config = rescue.build(
         instance, image_meta, [], CONF.docker,
-        config_drive_dir='/i/uuid/config-drive')
+        config_drive_dir='/i/uuid/config-drive', root_disk_quota=True)
     assert create_kwargs['labels'] == {
         client.LABEL_UUID: instance.uuid,
         client.LABEL_NAME: instance.name,
@@ -77,6 +77,7 @@ def test_the_rescue_container_is_the_instances_from_the_rescue_image():
     assert create_kwargs['command'] == ['sh', '-c', 'exec sleep 1d']
     assert create_kwargs['hostname'] == 'web'
     assert host_config['mem_limit'] == '128m'
+    assert host_config['storage_opt'] == {'size': '1G'}
     assert host_config['network_mode'] == 'none'
     assert host_config['mounts'] == [
         {'Type': 'bind', 'Source': '/i/uuid/config-drive',

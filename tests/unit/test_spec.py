@@ -32,6 +32,30 @@ def test_limits_follow_the_flavor():
         'pids_limit': 100}
 
 
+@pytest.mark.parametrize('root_gb, storage', [
+    (1, {'storage_opt': {'size': '1G'}}),
+    (20, {'storage_opt': {'size': '20G'}}),
+    # Nova's "the image's size": no limit.
+    (0, {}),
+])
+def test_root_disk_follows_the_flavor(root_gb, storage):
+    assert spec.root_disk(objects.Flavor(root_gb=root_gb)) == storage
+
+
+def test_the_root_disk_is_limited_only_where_the_engine_enforces_it():
+    conf = cfg.CONF.docker
+    instance = factories.instance()
+    instance.flavor.root_gb = 5
+    _create, host = spec.build(instance, _image(), [], conf)
+    assert 'storage_opt' not in host
+    _create, host = spec.build(instance, _image(), [], conf,
+                               root_disk_quota=True)
+    assert host['storage_opt'] == {'size': '5G'}
+    # A sandbox writes nothing: it never gets one.
+    _create, host = spec.build_sandbox(instance, [], conf)
+    assert 'storage_opt' not in host
+
+
 def test_environment_from_metadata():
     assert spec.environment({'B_2': 'x', 'a': None, '_c': 5}) == {
         'B_2': 'x', 'a': '', '_c': '5'}

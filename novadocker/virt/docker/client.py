@@ -20,6 +20,7 @@ from docker import utils as docker_utils
 from nova import exception
 from nova.i18n import _
 from oslo_log import log as logging
+from oslo_utils import uuidutils
 import requests
 
 from novadocker import conf as nd_conf
@@ -47,6 +48,9 @@ STATE_SNAPSHOT_MAX_AGE = 5
 # ctrl-p (a shell's "previous command") until the next key. NUL, US, NUL
 # is never typed by chance, and only a lone NUL is held back.
 DETACH_KEYS = 'ctrl-@,ctrl-_,ctrl-@'
+# The throwaway image and container of the root disk quota probe.
+QUOTA_PROBE_PREFIX = 'novadocker-quota-probe-'
+QUOTA_PROBE_SIZE = '1G'
 
 
 class DockerUnavailable(exception.HypervisorUnavailable):
@@ -166,6 +170,32 @@ class DockerClient:
     def info(self):
         with translated_errors('engine info'):
             return self.api.info()
+
+    def root_disk_quota_refusal(self):
+        """Why the engine cannot limit a container's writable layer (the
+        storage option ``size``), or None if it can.
+
+        Only its storage driver knows (overlay2 needs its backing XFS
+        mounted with pquota, which ``docker info`` does not show): a
+        container is created, never started, with the option from an
+        empty image imported for it, then both are removed.
+        """
+        name = QUOTA_PROBE_PREFIX + uuidutils.generate_uuid()
+        with translated_errors('probing the root disk quota'):
+            self.api.import_image_from_data(_empty_tar(), repository=name,
+                                            tag='latest')
+            try:
+                self.api.create_container(
+                    name, command=['none'], name=name,
+                    host_config=self.api.create_host_config(
+                        storage_opt={'size': QUOTA_PROBE_SIZE}))
+            except docker_errors.APIError as e:
+                return e.explanation or str(e)
+            else:
+                self.api.remove_container(name, force=True)
+            finally:
+                self.api.remove_image(name, force=True)
+        return None
 
     def list_containers(self):
         """Every instance container of this driver, running or not: one
@@ -409,6 +439,12 @@ class DockerClient:
 
     def image_exists(self, reference):
         return self.inspect_image(reference) is not None
+
+
+def _empty_tar():
+    buf = io.BytesIO()
+    tarfile.open(fileobj=buf, mode='w').close()
+    return buf.getvalue()
 
 
 def _send_then_receive(sock, data):

@@ -73,6 +73,14 @@ _POWER_STATES = {
 }
 
 
+class RootDiskQuotaUnavailable(exception.InvalidConfiguration):
+    msg_fmt = _('[docker] require_root_disk_quota is set, but the Docker '
+                'engine at %(url)s cannot limit a container\'s root disk: '
+                '%(reason)s. Put its data root on XFS mounted with pquota '
+                '(the overlay2 storage driver\'s "size" option needs it), '
+                'or unset the option to run instances without a limit.')
+
+
 def container_power_state(state):
     """Nova's power state for Docker's ``State`` of a container.
 
@@ -113,6 +121,8 @@ class DockerDriver(driver.ComputeDriver):
         self.lifecycle_events = None
         # What init_host found of [docker] lxcfs_path.
         self.lxcfs_files = []
+        # Whether init_host found that the engine limits writable layers.
+        self.root_disk_quota = False
         # Nova's live-migration bookkeeping; containers never migrate live.
         self.active_migrations = {}
 
@@ -131,13 +141,15 @@ class DockerDriver(driver.ComputeDriver):
     # -- host ---------------------------------------------------------------
 
     def init_host(self, host):
-        """Fail early and clearly if the engine is unreachable, drop the
+        """Fail early and clearly if the engine is unreachable (or cannot
+        limit root disks when it must: _root_disk_quota), drop the
         namespaces of containers that stopped while nova-compute was away
         (nova then restarts or stops each instance as it should be), the
         volumes of rescues and the images of snapshots it was making when
         it stopped, serve the serial consoles of those that run again, and
         start following the engine's container events."""
         self.docker.ping()
+        self.root_disk_quota = self._root_disk_quota()
         containers = self.docker.list_containers()
         rescues = self.docker.list_rescues()
         stopped = [c['Id'] for c in containers + self.docker.list_sandboxes()
@@ -183,6 +195,26 @@ class DockerDriver(driver.ComputeDriver):
                         '%(path)s), then restart nova-compute.',
                         {'path': path})
         return files
+
+    def _root_disk_quota(self):
+        """Whether new instances' root disks get their flavor's root_gb as
+        a limit: if the engine can enforce it. Else a refusal to start with
+        [docker] require_root_disk_quota, or a warning: instances already
+        running must still be managed."""
+        refusal = self.docker.root_disk_quota_refusal()
+        if refusal is None:
+            LOG.info('Root disks are limited to their flavor\'s root_gb')
+            return True
+        if CONF.docker.require_root_disk_quota:
+            raise RootDiskQuotaUnavailable(url=CONF.docker.host_url,
+                                           reason=refusal)
+        LOG.warning('The Docker engine cannot limit a container\'s root '
+                    'disk (%(reason)s): instances run without one, and any '
+                    'of them can fill the engine\'s data root. Put the data '
+                    'root on XFS mounted with pquota (see doc/install.md), '
+                    'or set [docker] require_root_disk_quota to refuse to '
+                    'start without it.', {'reason': refusal})
+        return False
 
     def cleanup_host(self, host):
         if self.lifecycle_events is not None:
@@ -303,7 +335,8 @@ class DockerDriver(driver.ComputeDriver):
             instance, image_meta, network_info, CONF.docker,
             network_holder=sandbox,
             serial_console_enabled=CONF.serial_console.enabled,
-            lxcfs_files=self.lxcfs_files, config_drive_dir=drive)
+            lxcfs_files=self.lxcfs_files, config_drive_dir=drive,
+            root_disk_quota=self.root_disk_quota)
         with self._lock(instance):
             try:
                 if drive:
@@ -709,7 +742,8 @@ class DockerDriver(driver.ComputeDriver):
             serial_console_enabled=CONF.serial_console.enabled,
             lxcfs_files=self.lxcfs_files,
             config_drive_dir=drive if config_drive.has_config_drive(
-                instance) else None)
+                instance) else None,
+            root_disk_quota=self.root_disk_quota)
         rescue.create(self.docker, instance, image, attrs['GraphDriver'],
                       create_kwargs, host_config)
         if CONF.docker.inject_key and instance.key_data:

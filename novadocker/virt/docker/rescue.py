@@ -109,17 +109,19 @@ def volume_mount(instance_uuid):
 
 def build(instance, image_meta, network_info, conf, network_holder=None,
           serial_console_enabled=False, lxcfs_files=(),
-          config_drive_dir=None):
+          config_drive_dir=None, root_disk_quota=False):
     """Arguments for create_container and create_host_config of the rescue
     container: those of the instance's own container (spec.build: limits,
-    confinement, hostname, the sandbox's namespace if it has one) from the
-    rescue image, with LABEL_RESCUE and the rescue volume at /mnt/rescue.
+    root disk, confinement, hostname, the sandbox's namespace if it has
+    one) from the rescue image, with LABEL_RESCUE and the rescue volume at
+    /mnt/rescue.
     """
     create_kwargs, host_config = spec.build(
         instance, image_meta, network_info, conf,
         network_holder=network_holder,
         serial_console_enabled=serial_console_enabled,
-        lxcfs_files=lxcfs_files, config_drive_dir=config_drive_dir)
+        lxcfs_files=lxcfs_files, config_drive_dir=config_drive_dir,
+        root_disk_quota=root_disk_quota)
     create_kwargs['labels'][client.LABEL_RESCUE] = instance.uuid
     host_config.setdefault('mounts', []).append(volume_mount(instance.uuid))
     return create_kwargs, host_config

@@ -58,6 +58,15 @@ def resource_limits(flavor, pids_limit):
             'pids_limit': pids_limit}
 
 
+def root_disk(flavor):
+    """The flavor's root_gb as the limit of the container's writable layer
+    (the engine's storage option ``size``, in GiB as Nova counts them);
+    none for root_gb 0, which Nova means as "the image's size"."""
+    if not flavor.root_gb:
+        return {}
+    return {'storage_opt': {'size': '%dG' % flavor.root_gb}}
+
+
 def environment(metadata):
     """Instance metadata as environment variables, refusing what a process
     environment cannot hold (bad names, NUL bytes, oversized values)."""
@@ -229,7 +238,7 @@ def network_identity(instance, network_info):
 
 def build(instance, image_meta, network_info, conf, network_holder=None,
           serial_console_enabled=False, lxcfs_files=(),
-          config_drive_dir=None):
+          config_drive_dir=None, root_disk_quota=False):
     """Arguments for create_container and create_host_config.
 
     The container holds its own network namespace, or, given
@@ -238,7 +247,9 @@ def build(instance, image_meta, network_info, conf, network_holder=None,
     ``lxcfs_files``, found under ``conf.lxcfs_path`` when nova-compute
     started, are bound over the container's own (:func:`lxcfs_mounts`);
     ``config_drive_dir``, the instance's config drive tree, at
-    /config-drive (:func:`config_drive_mount`).
+    /config-drive (:func:`config_drive_mount`); with ``root_disk_quota``
+    (the engine enforces it, found when nova-compute started), the flavor's
+    root disk size (:func:`root_disk`).
     """
     create_kwargs = {
         'labels': labels(instance),
@@ -247,6 +258,8 @@ def build(instance, image_meta, network_info, conf, network_holder=None,
     }
     create_kwargs.update(console(image_meta, serial_console_enabled))
     host_config = resource_limits(instance.flavor, conf.pids_limit)
+    if root_disk_quota:
+        host_config.update(root_disk(instance.flavor))
     host_config.update(security(conf.privileged, conf.cap_drop,
                                 conf.no_new_privileges, conf.cap_add))
     mounts = lxcfs_mounts(conf.lxcfs_path, lxcfs_files) if lxcfs_files \
