@@ -52,7 +52,6 @@ import gc
 import json
 import os
 import random
-import re
 import subprocess
 import tempfile
 import threading
@@ -75,6 +74,7 @@ from novadocker.virt.docker import images
 from novadocker.virt.docker import netns
 from tests.fixtures import engine as engine_fixture
 from tests.fixtures import faults
+from tests.fixtures import fds
 from tests.fixtures import netinfo
 from tests.fixtures import network as network_fixture
 from tests.unit import factories
@@ -592,21 +592,14 @@ def linux_bridges():
 
 def open_files(*clients):
     """How many of this process's file descriptors refer to each file or
-    kind of thing (socket, pipe, ...), once ``clients`` have closed their
-    idle connections (the SDK keeps up to 25 per client, one per URL) and
-    garbage is collected. A reconnection replaces a socket: the kinds are
-    counted, not the sockets."""
+    kind of thing (fds.open_files: a socket by its family and peer), once
+    ``clients`` have closed their idle connections (the SDK keeps up to 25
+    per client, one per URL) and garbage is collected. A reconnection
+    replaces a socket: the kinds are counted, not the sockets."""
     for api in clients:
         api.close()
     gc.collect()
-    found = collections.Counter()
-    for fd in os.listdir('/proc/self/fd'):
-        try:
-            target = os.readlink('/proc/self/fd/' + fd)
-            found[re.sub(r'\[\d+\]$', '[]', target)] += 1
-        except FileNotFoundError:
-            pass  # the one listdir used
-    return found
+    return fds.open_files()
 
 
 def census(api, switch, tmpdir):

@@ -1,11 +1,19 @@
 """Which engine events reach Nova, and when."""
 
+import gc
+import socket
 import threading
+import time
 
 from nova.virt import event as virtevent
+import pytest
 
+from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
 from novadocker.virt.docker import events
+from tests.fixtures import fds
+
+CONF = nd_conf.CONF
 
 UUID = '11111111-2222-3333-4444-555555555555'
 
@@ -90,3 +98,73 @@ def test_arrival_is_reported_at_once_even_for_held_back_events():
     watcher._dispatch(docker_event('exec_start'))
     assert arrivals == [1]
     watcher.stop()
+
+
+def _answer_version_only(conn):
+    """Answer the API version negotiation; drop any other request, as an
+    engine killed just then does."""
+    body = b'{"ApiVersion": "1.45"}'
+    with conn:
+        request = b''
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+            if b'\r\n\r\n' not in request:
+                continue
+            if not request.startswith(b'GET /version '):
+                return
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json'
+                         b'\r\nContent-Length: %d\r\n\r\n%s'
+                         % (len(body), body))
+            request = b''
+
+
+def _serve(listener, answer):
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return  # closed
+        threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+
+@pytest.fixture(params=['refuses', 'drops the events request'])
+def dying_engine(request, tmp_path):
+    """[docker] host_url points at an engine that refuses connections (its
+    socket is bound but nobody listens), or that negotiates the version
+    and then drops the events request; yields its socket's path."""
+    path = str(tmp_path / 'docker.sock')
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    if request.param != 'refuses':
+        listener.listen()
+        threading.Thread(target=_serve, args=(listener, _answer_version_only),
+                         daemon=True).start()
+    CONF.set_override('host_url', 'unix://' + path, group='docker')
+    yield path
+    CONF.clear_override('host_url', group='docker')
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+
+
+def test_failed_reconnections_leave_no_socket_open(dying_engine, caplog):
+    """The warning of each failed reconnection is kept, as pytest's handler
+    keeps it to the end of the test; no socket of the watcher's may stay
+    open with it."""
+    def client_sockets():
+        gc.collect()
+        return {kind: n for kind, n in fds.open_files().items()
+                if kind.startswith('socket:') and
+                not kind.endswith(' at ' + dying_engine)}
+
+    before = client_sockets()
+    watcher = events.LifecycleWatcher(Recorder(), reconnect_delay=0.01)
+    watcher.start()
+    deadline = time.monotonic() + 5
+    while len(caplog.records) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    watcher.stop()
+    assert len(caplog.records) >= 3, 'the watcher did not reconnect'
+    assert client_sockets() == before

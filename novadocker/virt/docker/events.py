@@ -80,23 +80,30 @@ class LifecycleWatcher:
         since = int(timeutils.utcnow_ts())
         while not self._stopping.is_set():
             try:
-                stream = self._open_stream(since)
-                if stream is None:
-                    break
-                for event in stream:
-                    since = event.get('time', since)
-                    self._dispatch(event)
+                # A client per connection, closed with it: its idle
+                # connections are not left to the garbage collector.
+                with client.connect() as api:
+                    stream = self._open_stream(api, since)
+                    if stream is None:
+                        break
+                    for event in stream:
+                        since = event.get('time', since)
+                        self._dispatch(event)
             except Exception as e:
                 if self._stopping.is_set():
                     break
+                # The text, not the exception: a handler may keep the
+                # record (pytest's does), and the exception's traceback
+                # holds the sockets of the failed connection open.
                 LOG.warning('Lost the Docker event stream (%s); reconnecting '
-                            'in %d s', e, self._reconnect_delay)
+                            'in %d s', str(e), self._reconnect_delay)
             self._stopping.wait(self._reconnect_delay)
 
-    def _open_stream(self, since):
-        """The engine's event stream, or None when stop() came first (it
-        could not close a stream that did not exist yet)."""
-        stream = client.connect().events(since=since, decode=True, filters={
+    def _open_stream(self, api, since):
+        """The event stream of the engine ``api`` speaks to, or None when
+        stop() came first (it could not close a stream that did not exist
+        yet)."""
+        stream = api.events(since=since, decode=True, filters={
             'type': 'container', 'label': [client.LABEL_UUID],
             'event': list(TRANSITIONS)})
         with self._lock:
