@@ -175,6 +175,26 @@ def test_init_host_releases_namespaces_of_containers_that_died(
     docker_driver.destroy(None, instance, network_info)
 
 
+def test_init_host_releases_namespaces_of_containers_that_are_gone(
+        docker_driver, host):
+    """nova-compute killed between a container's removal and its unplug:
+    the link names a container the engine no longer has."""
+    vif = netinfo.simple_vif('10.20.0.11')
+    network_info = network_model.NetworkInfo([vif])
+    instance = spawn(docker_driver, network_info)
+    cid = container_id(docker_driver, instance)
+    docker_driver.docker.api.remove_container(cid, force=True)
+    assert cid in pyroute2_netns.listnetns()
+    kept = spawn(docker_driver, network_model.NetworkInfo(
+        [netinfo.simple_vif('10.20.0.12', index=2)]))
+    docker_driver.init_host('testhost')
+    assert cid not in pyroute2_netns.listnetns()
+    assert container_id(docker_driver, kept) in pyroute2_netns.listnetns()
+    # Nova's retry of the delete then unplugs what is left on the host.
+    docker_driver.destroy(None, instance, network_info)
+    docker_driver.destroy(None, kept, kept.get_network_info())
+
+
 @pytest.mark.parametrize('ports, words', [
     ([netinfo.simple_vif('10.20.0.9', index=7),
       netinfo.simple_vif('10.20.0.10', index=7)], 'share MAC address'),

@@ -197,6 +197,12 @@ class DockerClient:
                 self.api.remove_image(name, force=True)
         return None
 
+    def container_ids(self):
+        """The id of every container of the engine, any name, any state:
+        one API call."""
+        with translated_errors('listing containers'):
+            return {c['Id'] for c in self.api.containers(all=True)}
+
     def list_containers(self):
         """Every instance container of this driver, running or not: one
         API call."""

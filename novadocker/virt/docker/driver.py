@@ -143,11 +143,11 @@ class DockerDriver(driver.ComputeDriver):
     def init_host(self, host):
         """Fail early and clearly if the engine is unreachable (or cannot
         limit root disks when it must: _root_disk_quota), drop the
-        namespaces of containers that stopped while nova-compute was away
-        (nova then restarts or stops each instance as it should be), the
-        volumes of rescues and the images of snapshots it was making when
-        it stopped, serve the serial consoles of those that run again, and
-        start following the engine's container events."""
+        namespaces of containers that stopped or went while nova-compute
+        was away (nova then restarts or stops each instance as it should
+        be), the volumes of rescues and the images of snapshots it was
+        making when it stopped, serve the serial consoles of those that run
+        again, and start following the engine's container events."""
         self.docker.ping()
         self.root_disk_quota = self._root_disk_quota()
         containers = self.docker.list_containers()
@@ -155,6 +155,7 @@ class DockerDriver(driver.ComputeDriver):
         stopped = [c['Id'] for c in containers + self.docker.list_sandboxes()
                    + rescues if c['State'] not in LIVE_STATES]
         self.network.release_namespaces(stopped)
+        self.network.release_orphan_namespaces(self.docker.container_ids())
         rescue.remove_orphan_volumes(self.docker, rescues)
         images.remove_interrupted_snapshots(self.docker)
         if (CONF.docker.network_sandbox and

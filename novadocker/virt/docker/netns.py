@@ -36,6 +36,17 @@ def netns_path(container_id):
     return os.path.join(NETNS_DIR, container_id)
 
 
+def container_links():
+    """The ids that name links in NETNS_DIR the way this module names them
+    (a container's 64 hex digits); other tools' links are never listed."""
+    try:
+        names = os.listdir(NETNS_DIR)
+    except FileNotFoundError:
+        return []
+    return [n for n in names if len(n) == 64 and
+            all(c in '0123456789abcdef' for c in n)]
+
+
 def _native_thread(target):
     """A real OS thread even under eventlet: setns() on a green thread would
     move the whole process into the container."""

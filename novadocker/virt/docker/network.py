@@ -182,6 +182,18 @@ class Network:
         for container_id in container_ids:
             netns.hide(container_id)
 
+    def release_orphan_namespaces(self, container_ids):
+        """Remove the netns links of containers the engine no longer has
+        (``container_ids``: all it has). A destroy cut short between the
+        container's removal and the unplug leaves one, and Nova's retry of
+        the delete cannot find it by its container any more."""
+        gone = [cid for cid in netns.container_links()
+                if cid not in container_ids]
+        for container_id in gone:
+            LOG.info('Removing the netns link of container %s, which the '
+                     'engine no longer has', container_id)
+        self.release_namespaces(gone)
+
     def plug_vifs(self, instance, network_info):
         """Create the host-side pieces that need no container (hybrid
         bridges, Linux bridges); idempotent, all or nothing."""
