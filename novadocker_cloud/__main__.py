@@ -6,6 +6,10 @@
                                           Ctrl-C or ``... stop``
     python -m novadocker_cloud tempest    Tempest against it (the served cloud,
                                           or one brought up for the run)
+    python -m novadocker_cloud soak       cycles of server operations under
+                                          service faults (the served cloud,
+                                          or one brought up for the run)
+    python -m novadocker_cloud audit      what belongs to no server
     python -m novadocker_cloud status     its processes and their memory
     python -m novadocker_cloud stop       stop a cloud left serving
 """
@@ -15,11 +19,13 @@ import signal
 import sys
 import threading
 
+from novadocker_cloud import audit
 from novadocker_cloud import clouds
 from novadocker_cloud import demo
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
 from novadocker_cloud import process
+from novadocker_cloud import soak
 from novadocker_cloud import status
 from novadocker_cloud import tempest
 from novadocker_cloud.services import docker
@@ -49,9 +55,10 @@ def parse(argv):
         prog='python -m novadocker_cloud', description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('command', nargs='?', default='demo',
-                        choices=('demo', 'up', 'tempest', 'status', 'stop'),
+                        choices=('demo', 'up', 'tempest', 'soak', 'audit',
+                                 'status', 'stop'),
                         help='demo (default), up (same as --serve), '
-                        'tempest, status, stop')
+                        'tempest, soak, audit, status, stop')
     parser.add_argument('--serve', action='store_true',
                         help='stay up after bringing the cloud up')
     parser.add_argument('--state-dir', default=cloud_layout.DEFAULT_STATE_DIR)
@@ -66,6 +73,12 @@ def parse(argv):
                         'and the basic server and network scenarios')
     parser.add_argument('--concurrency', type=int, default=2,
                         help='tempest: workers')
+    parser.add_argument('--cycles', type=int, default=30,
+                        help='soak: cycles to run')
+    parser.add_argument('--seed', type=int,
+                        help='soak: replay the choices of a printed seed')
+    parser.add_argument('--seconds', type=int,
+                        help='soak: time budget (default 60 s a cycle)')
     parser.add_argument('--vif-plugging-timeout', type=int, default=300,
                         help="nova-compute's wait for network-vif-plugged")
     return parser.parse_args(argv)
@@ -80,8 +93,12 @@ def main(argv=None):
     if options.command == 'status':
         status.report(layout)
         return 0
-    if options.command == 'tempest' and orchestrator.running(layout):
-        return tempest.run(layout, options.regex, options.concurrency)
+    if options.command == 'audit':
+        audit.report(audit.orphans(layout, clouds.connect(layout, 'admin')))
+        return 0
+    if options.command in ('tempest', 'soak') and orchestrator.running(
+            layout):
+        return act(options, layout)
     cloud = orchestrator.Orchestrator(layout, SERVICES, options)
     try:
         cloud.up()
@@ -92,13 +109,25 @@ def main(argv=None):
     try:
         if options.serve or options.command == 'up':
             serve(cloud, layout)
-        elif options.command == 'tempest':
-            return tempest.run(layout, options.regex, options.concurrency)
+        elif options.command in ('tempest', 'soak'):
+            return act(options, layout)
         else:
             demo.run(layout, cloud.say)
     finally:
         cloud.down()
         cloud.say('stopped')
+    return 0
+
+
+def act(options, layout):
+    """Run Tempest or the soak against the running cloud; exit status."""
+    if options.command == 'tempest':
+        return tempest.run(layout, options.regex, options.concurrency)
+    try:
+        soak.run(layout, options.cycles, options.seed, options.seconds)
+    except soak.SoakFailure as failure:
+        print('\nSOAK FAILED: %s' % failure, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -92,6 +92,13 @@ class Layout:
         return 'rabbit://openstack:%s@%s:%d/' % (
             self.password('rabbitmq'), HOST, PORTS['rabbitmq'])
 
+    def rabbit_options(self):
+        """[oslo_messaging_rabbit] of every service on the bus: quorum
+        queues, durable, whose messages outlive a broker restart (a cast
+        sent while a consumer reconnects is kept, not dropped), as
+        production deployments run them."""
+        return {'rabbit_quorum_queue': 'true'}
+
     def keystone_auth(self, user):
         """keystoneauth options of a service user (for keystone_authtoken,
         and for the [neutron]/[placement]/[nova] client sections)."""

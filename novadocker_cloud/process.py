@@ -1,6 +1,8 @@
 """Processes of the cloud: start one with its log, wait until it answers,
-stop it, and say why when it does not come up."""
+stop it, start it again from another process, and say why when it does not
+come up."""
 
+import json
 import os
 import signal
 import socket
@@ -56,7 +58,29 @@ class Daemon:
         self.cwd = cwd
         self.proc = None
 
+    @property
+    def recipe(self):
+        """Where ``start`` writes how it started the process (beside the
+        pidfile, root's only: it holds the environment), so that any later
+        process can start it again (``restart``)."""
+        return self.pidfile[:-len('.pid')] + '.start.json'
+
+    @classmethod
+    def recorded(cls, pidfile):
+        """The daemon a ``start`` recorded at ``pidfile``, not running
+        under this object."""
+        with open(pidfile[:-len('.pid')] + '.start.json') as f:
+            fields = json.load(f)
+        return cls(pidfile=pidfile, **fields)
+
     def start(self):
+        fd = os.open(self.recipe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o600)
+        with os.fdopen(fd, 'w') as f:
+            json.dump({'name': self.name, 'cmd': self.cmd, 'log': self.log,
+                       'env': self.env, 'user': self.user,
+                       'extra_groups': self.extra_groups, 'cwd': self.cwd},
+                      f)
         os.makedirs(os.path.dirname(self.log), exist_ok=True)
         with open(self.log, 'ab') as out:
             kwargs = {}
@@ -94,6 +118,22 @@ class Daemon:
 
     def stop(self, timeout=20):
         stop_pidfiles([self.pidfile], timeout)
+
+    def kill(self):
+        """SIGKILL its process group, as the OOM killer or a crash would,
+        and wait until it is gone; the pidfile stays (the cloud's stop
+        still knows the name)."""
+        pid = self.pid()
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        while _alive(pid):
+            time.sleep(0.05)
+
+    def pid(self):
+        with open(self.pidfile) as f:
+            return int(f.read().strip())
 
 
 def stop_pidfiles(pidfiles, timeout=20):

@@ -83,11 +83,13 @@ def web_server(client, tag):
     return build(client, tag, WEB_COMMAND)
 
 
-def build(client, tag, command):
-    """Import the busybox rootfs as ``tag`` (a docker.APIClient); returns
+def build(client, tag, command, extra_entries=()):
+    """Import the busybox rootfs (with ``extra_entries``, as
+    busybox_rootfs_tar takes them) as ``tag`` (a docker.APIClient); returns
     the image id."""
     repository, _, version = tag.rpartition(':')
-    client.import_image_from_data(busybox_rootfs_tar(),
+    client.import_image_from_data(busybox_rootfs_tar(
+        extra_entries=extra_entries),
                                   repository=repository, tag=version,
                                   changes=['CMD %s' % json.dumps(command)])
     return client.inspect_image(tag)['Id']

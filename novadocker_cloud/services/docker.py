@@ -12,7 +12,8 @@ SOCKET = '/var/run/docker.sock'
 URL = 'unix://' + SOCKET
 
 
-def _answers():
+def answers():
+    """The engine's version, if it answers."""
     with docker.APIClient(base_url=URL, version='auto', timeout=5) as api:
         return api.version()['Version']
 
@@ -22,14 +23,18 @@ class Docker(services.Service):
 
     def up(self):
         try:
-            return '%s, engine %s (already running)' % (URL, _answers())
+            return '%s, engine %s (already running)' % (URL, answers())
         except Exception:
             pass
         engine = self.daemon('dockerd', [
             'dockerd', '--host', URL, '--group', 'docker',
             '--pidfile', self.layout.data('run', 'docker-engine.pid'),
             '--bridge=none', '--iptables=false', '--ip-masq=false',
-            '--ip-forward=false'])
-        engine.wait_until(_answers, 'an answer on ' + SOCKET, 60)
+            '--ip-forward=false',
+            # Containers keep running while the engine restarts (an upgrade,
+            # a crash): instances outlive their engine as VMs outlive
+            # libvirtd.
+            '--live-restore'])
+        engine.wait_until(answers, 'an answer on ' + SOCKET, 60)
         os.chmod(SOCKET, 0o660)
-        return '%s, engine %s' % (URL, _answers())
+        return '%s, engine %s' % (URL, answers())

@@ -41,6 +41,7 @@ class Neutron(services.Service):
             'placement': layout.keystone_auth('placement'),
             'oslo_concurrency': {'lock_path': layout.data('neutron',
                                                           'lock')},
+            'oslo_messaging_rabbit': layout.rabbit_options(),
         })
         cloud_layout.write_ini(ml2, {
             'ml2': {'mechanism_drivers': 'ovn',

@@ -30,6 +30,23 @@ def serial_base_url():
                             cloud_layout.PORTS['nova_serialproxy'])
 
 
+def compute_reporting(admin, host, since):
+    """Whether the nova-compute of ``host`` has reported since ``since``
+    (naive UTC; a service record from an earlier run does not count): until
+    then the scheduler's ComputeFilter turns every boot away."""
+    for service in admin.compute.services(binary='nova-compute', host=host):
+        updated = datetime.datetime.fromisoformat(
+            service.updated_at.rstrip('Z')).replace(tzinfo=None)
+        return service.state == 'up' and updated >= since
+    return False
+
+
+def utc_now():
+    """Now in naive UTC, to the second, as the API gives ``updated_at``."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(
+        tzinfo=None, microsecond=0)
+
+
 class Nova(services.Service):
     name = 'nova'
     after = ('keystone', 'placement', 'glance', 'neutron', 'rabbitmq',
@@ -56,11 +73,11 @@ class Nova(services.Service):
             user=USER, extra_groups=[grp.getgrnam('docker').gr_gid],
             cwd=layout.data('nova'),
             env=dict(os.environ, HOME=layout.data('nova')))
-        since = datetime.datetime.now(datetime.timezone.utc).replace(
-            tzinfo=None, microsecond=0)
+        since = utc_now()
         admin = keystone.admin_cloud(layout)
-        compute.wait_until(lambda: self._reporting(admin, since),
-                           'nova-compute reporting up', 180)
+        compute.wait_until(
+            lambda: compute_reporting(admin, layout.hostname, since),
+            'nova-compute reporting up', 180)
         compute.wait_until(lambda: self._discovered(conf),
                            'the compute node in cell1', 180)
         self._flavors()
@@ -103,6 +120,7 @@ class Nova(services.Service):
                         'state_path': layout.data('nova'),
                         'instances_path': layout.data('nova', 'instances')},
             'oslo_concurrency': {'lock_path': layout.data('nova', 'lock')},
+            'oslo_messaging_rabbit': layout.rabbit_options(),
             'placement': layout.keystone_auth('placement'),
             'neutron': layout.keystone_auth('neutron'),
             'service_user': dict(layout.keystone_auth('nova'),
@@ -206,17 +224,6 @@ class Nova(services.Service):
         self.run(*manage, 'db', 'sync')
         self.run(*manage, 'db', 'online_data_migrations')
         self.mark('db', migrated)
-
-    def _reporting(self, admin, since):
-        """Whether this nova-compute has reported since it started (a
-        service record from an earlier run does not count): until then the
-        scheduler's ComputeFilter turns every boot away."""
-        for service in admin.compute.services(binary='nova-compute',
-                                              host=self.layout.hostname):
-            updated = datetime.datetime.fromisoformat(
-                service.updated_at.rstrip('Z')).replace(tzinfo=None)
-            return service.state == 'up' and updated >= since
-        return False
 
     def _discovered(self, conf):
         """Map this host into cell1 once nova-compute has registered."""

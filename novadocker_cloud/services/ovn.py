@@ -37,6 +37,16 @@ def sbctl(*args):
                         '--timeout=10', *args]).strip()
 
 
+def appctl(layout, daemon, *args):
+    """``ovn-appctl`` to one of the cloud's OVN daemons (``ovn-northd``,
+    ``ovn-controller``), by the control socket its pid names."""
+    with open(layout.pidfile(daemon)) as f:
+        pid = f.read().strip()
+    socket = os.path.join(layout.data('run', 'ovn'), '%s.%s.ctl' % (
+        daemon, pid))
+    return process.run(['ovn-appctl', '-t', socket, *args]).strip()
+
+
 def chassis_hostnames():
     out = json.loads(sbctl('--format=json', '--columns=hostname', 'list',
                            'Chassis'))

@@ -15,25 +15,6 @@ RABBITMQ_BIN = '/usr/lib/rabbitmq/bin'
 class RabbitMQ(services.Service):
     name = 'rabbitmq'
 
-    def _env(self):
-        base = self.layout.data('rabbitmq')
-        return dict(
-            os.environ, HOME=base,
-            PATH=RABBITMQ_BIN + ':' + os.environ.get('PATH', '/usr/bin:/bin'),
-            RABBITMQ_NODENAME='rabbit@localhost',
-            RABBITMQ_NODE_IP_ADDRESS=cloud_layout.HOST,
-            RABBITMQ_NODE_PORT=str(cloud_layout.PORTS['rabbitmq']),
-            RABBITMQ_MNESIA_BASE=os.path.join(base, 'mnesia'),
-            RABBITMQ_LOG_BASE=os.path.join(base, 'log'),
-            ERL_CRASH_DUMP=os.path.join(base, 'log', 'erl_crash.dump'),
-            RABBITMQ_LOGS='-',
-            RABBITMQ_PID_FILE=os.path.join(base, 'rabbitmq.pid'),
-            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(base,
-                                                       'enabled_plugins'),
-            RABBITMQ_CONFIG_FILE=os.path.join(base, 'rabbitmq'),
-            ERL_EPMD_ADDRESS=cloud_layout.HOST,
-            ERL_EPMD_PORT='4369')
-
     def up(self):
         base = self.layout.data('rabbitmq')
         os.makedirs(os.path.join(base, 'log'), exist_ok=True)
@@ -50,7 +31,7 @@ class RabbitMQ(services.Service):
                     shutil.chown(os.path.join(root, name), 'rabbitmq',
                                  'rabbitmq')
         process.port_free(cloud_layout.HOST, cloud_layout.PORTS['rabbitmq'])
-        env = self._env()
+        env = _env(self.layout)
         epmd = self.daemon('epmd', ['epmd', '-address', cloud_layout.HOST],
                            env=env, user='rabbitmq')
         epmd.wait_until(lambda: process.tcp_open(cloud_layout.HOST, 4369),
@@ -58,21 +39,45 @@ class RabbitMQ(services.Service):
         server = self.daemon('rabbitmq', [
             os.path.join(RABBITMQ_BIN, 'rabbitmq-server')], env=env,
             user='rabbitmq', cwd=base)
-        server.wait_until(lambda: self._ctl('await_startup', timeout=60),
-                          'startup', 120)
+        server.wait_until(
+            lambda: ctl(self.layout, 'await_startup', timeout=60),
+            'startup', 120)
         password = self.layout.password('rabbitmq')
         if not self.done('user', password):
-            users = self._ctl('list_users', '-q')
+            users = ctl(self.layout, 'list_users', '-q')
             if 'openstack' in users.split():
-                self._ctl('change_password', 'openstack', password)
+                ctl(self.layout, 'change_password', 'openstack', password)
             else:
-                self._ctl('add_user', 'openstack', password)
-            self._ctl('set_permissions', 'openstack', '.*', '.*', '.*')
+                ctl(self.layout, 'add_user', 'openstack', password)
+            ctl(self.layout, 'set_permissions', 'openstack', '.*', '.*', '.*')
             self.mark('user', password)
         return '%s:%d' % (cloud_layout.HOST, cloud_layout.PORTS['rabbitmq'])
 
-    def _ctl(self, *args, timeout=30):
-        return process.run(
-            [os.path.join(RABBITMQ_BIN, 'rabbitmqctl'), *args],
-            env=self._env(), user='rabbitmq', cwd=self.layout.data('rabbitmq'),
-            timeout=timeout + 10)
+
+def ctl(layout, *args, timeout=30):
+    """rabbitmqctl of the cloud's broker (``await_startup``: wait until it
+    serves)."""
+    return process.run(
+        [os.path.join(RABBITMQ_BIN, 'rabbitmqctl'), *args],
+        env=_env(layout), user='rabbitmq', cwd=layout.data('rabbitmq'),
+        timeout=timeout + 10)
+
+
+def _env(layout):
+    base = layout.data('rabbitmq')
+    return dict(
+        os.environ, HOME=base,
+        PATH=RABBITMQ_BIN + ':' + os.environ.get('PATH', '/usr/bin:/bin'),
+        RABBITMQ_NODENAME='rabbit@localhost',
+        RABBITMQ_NODE_IP_ADDRESS=cloud_layout.HOST,
+        RABBITMQ_NODE_PORT=str(cloud_layout.PORTS['rabbitmq']),
+        RABBITMQ_MNESIA_BASE=os.path.join(base, 'mnesia'),
+        RABBITMQ_LOG_BASE=os.path.join(base, 'log'),
+        ERL_CRASH_DUMP=os.path.join(base, 'log', 'erl_crash.dump'),
+        RABBITMQ_LOGS='-',
+        RABBITMQ_PID_FILE=os.path.join(base, 'rabbitmq.pid'),
+        RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(base,
+                                                   'enabled_plugins'),
+        RABBITMQ_CONFIG_FILE=os.path.join(base, 'rabbitmq'),
+        ERL_EPMD_ADDRESS=cloud_layout.HOST,
+        ERL_EPMD_PORT='4369')

@@ -5,6 +5,7 @@ already started stopped."""
 import os
 import re
 import stat
+import time
 import types
 
 import pytest
@@ -99,6 +100,40 @@ def test_stop_lets_each_service_clean_after_its_processes(layout):
     orchestrator.stop(layout, say=lambda line: None,
                       service_classes=(First, Second))
     assert cleaned == ['second', 'first']
+
+
+def test_a_daemon_is_killed_and_started_again_from_its_record(layout):
+    """What the soak does to a service: the record ``start`` left lets
+    another object (another process) kill it and start it the same way;
+    the cloud's stop still finds it."""
+    cloud = orchestrator.Orchestrator(layout, (Sleeper,),
+                                      types.SimpleNamespace(),
+                                      out=lambda line, flush: None)
+    cloud.up()
+    first = _pid(layout, 'sleeper')
+    recipe = layout.pidfile('sleeper')[:-len('.pid')] + '.start.json'
+    assert stat.S_IMODE(os.stat(recipe).st_mode) == 0o600
+    daemon = process.Daemon.recorded(layout.pidfile('sleeper'))
+    daemon.kill()
+    assert not os.path.exists('/proc/%d' % first) or _zombie(first)
+    assert os.path.exists(layout.pidfile('sleeper'))
+    daemon.start()
+    second = _pid(layout, 'sleeper')
+    assert second != first
+    assert _command_line(second)[:2] == ['sleep', '300']
+    orchestrator.stop(layout, say=lambda line: None)
+    assert not os.path.exists('/proc/%d' % second) or _zombie(second)
+
+
+def _command_line(pid, timeout=5):
+    """The argv of ``pid`` once it has exec'd (empty until then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open('/proc/%d/cmdline' % pid) as f:
+            argv = f.read().split('\0')
+        if argv != [''] or time.monotonic() > deadline:
+            return argv
+        time.sleep(0.01)
 
 
 def test_passwords_are_random_kept_and_private(layout):
