@@ -103,7 +103,7 @@ class Slot:
 class Fault:
     """A kind of fault: the operations it may hit, and how it is injected
     into one (in a thread of its own, while the soak waits for the
-    operation). ``fired`` says whether it hit."""
+    operation); ``inject`` says whether it hit."""
 
     name = 'none'
     ops = OPS
@@ -152,26 +152,40 @@ class Restart(Fault):
                           180)
 
 
-class ComputeKilled(Restart):
-    """nova-compute SIGKILLed once the server shows that the operation is
-    in nova-compute's hands, then started again."""
+class KilledAtTaskState(Restart):
+    """A daemon SIGKILLed once the server shows one of ``task_states`` (the
+    operation is where the fault must hit), then started again."""
 
-    def __init__(self, op):
-        super().__init__('nova-compute killed mid-' + op, 'nova-compute',
-                         _compute_back, kill=True, ops=(op,))
+    task_states = ()
 
     def inject(self, soak, slot, op):
-        if not soak.wait_task_state(slot, IN_COMPUTE[op]):
+        if not soak.wait_task_state(slot, self.task_states):
             return False
         time.sleep(soak.rng.uniform(0, MAX_KILL_DELAY))
-        soak.since = nova.utc_now()
+        self.killed_at = nova.utc_now()
         self.bounce(soak)
         return True
 
 
-class GlanceKilledDuringDownload(Restart):
+class ComputeKilled(KilledAtTaskState):
+    """nova-compute killed once the operation is in its hands; back when
+    it reports again."""
+
+    def __init__(self, op):
+        super().__init__('nova-compute killed mid-' + op, 'nova-compute',
+                         self._reporting, kill=True, ops=(op,))
+        self.task_states = IN_COMPUTE[op]
+
+    def _reporting(self, soak):
+        return nova.compute_reporting(soak.admin, soak.layout.hostname,
+                                      self.killed_at)
+
+
+class GlanceKilledDuringDownload(KilledAtTaskState):
     """The Glance API killed while the spawn downloads an image the engine
     does not hold."""
+
+    task_states = ('spawning',)
 
     def __init__(self):
         super().__init__('Glance API killed during an image download',
@@ -182,21 +196,9 @@ class GlanceKilledDuringDownload(Restart):
         soak.forget_large_image()
         soak.boot_image = soak.large_image
 
-    def inject(self, soak, slot, op):
-        if not soak.wait_task_state(slot, ('spawning',)):
-            return False
-        time.sleep(soak.rng.uniform(0, MAX_KILL_DELAY))
-        self.bounce(soak)
-        return True
-
 
 def _http_ok(service):
     return lambda soak: process.http_ok(soak.layout.url(service))
-
-
-def _compute_back(soak):
-    return nova.compute_reporting(soak.admin, soak.layout.hostname,
-                                  soak.since)
 
 
 def _ovn_daemon_ready(daemon, command, answer):
@@ -238,7 +240,6 @@ class Soak:
         self.demo = clouds.connect(layout, 'demo')
         self.counts = collections.Counter()
         self.cycle = 0
-        self.since = None
         self.snapshots = []
         self.made_images = []
         self.slots = []
