@@ -27,6 +27,15 @@ connection_opts = [
                default=120, min=1,
                help='Seconds to wait for one Docker API request. Stop '
                     'requests get their grace period on top of this.'),
+    cfg.IntOpt('engine_restart_wait',
+               default=30, min=0,
+               help='Seconds a Docker API request waits for the engine '
+                    'while its socket refuses connections, as it does '
+                    'while dockerd restarts (an upgrade; with '
+                    'live-restore the containers keep running). Only '
+                    'requests the engine never received are sent again, '
+                    'so the wait is safe for every operation. 0 fails at '
+                    'once.'),
     cfg.StrOpt('ca_file',
                help='CA certificate that signed the engine\'s TLS '
                     'certificate. Setting it (or cert_file) enables TLS.'),

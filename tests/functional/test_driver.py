@@ -5,6 +5,7 @@ Nova's generic suite (tests/nova_contract).
 """
 
 import contextlib
+import threading
 import time
 from unittest import mock
 
@@ -52,6 +53,7 @@ def driver_on(engine):
     CONF.clear_override('host_url', group='docker')
     CONF.clear_override('soft_reboot_timeout', group='docker')
     CONF.clear_override('inject_key', group='docker')
+    CONF.clear_override('engine_restart_wait', group='docker')
     assert not leftovers, 'the test left containers behind'
 
 
@@ -234,6 +236,21 @@ def test_spawn_without_power_on_creates_a_stopped_container(docker_driver):
     docker_driver.destroy(None, instance, None)
 
 
+def test_a_start_asked_while_the_engine_restarts_waits_for_it(
+        docker_driver, engine):
+    """dockerd is down for 2 s ([docker] engine_restart_wait is 30 s): the
+    user's start is not failed for it."""
+    instance = factories.instance()
+    spawn(docker_driver, instance, power_on=False)
+    engine.kill()
+    threading.Timer(2, engine.start).start()
+    began = time.monotonic()
+    docker_driver.power_on(None, instance, instance.get_network_info())
+    assert time.monotonic() - began >= 2
+    assert state(docker_driver, instance) == power_state.RUNNING
+    docker_driver.destroy(None, instance, None)
+
+
 def test_destroy_is_idempotent(docker_driver):
     instance = factories.instance()
     spawn(docker_driver, instance)
@@ -340,10 +357,14 @@ def test_periodic_queries_cost_one_api_call(docker_driver):
 
 
 def test_unreachable_engine_is_reported_clearly(docker_driver):
+    """After [docker] engine_restart_wait s, in case it was restarting."""
     CONF.set_override('host_url', 'unix:///tmp/no-such-dir/docker.sock',
                       group='docker')
+    CONF.set_override('engine_restart_wait', 1, group='docker')
+    began = time.monotonic()
     with pytest.raises(client.DockerUnavailable) as e:
         driver.DockerDriver(fake.FakeVirtAPI()).init_host('testhost')
+    assert time.monotonic() - began >= 1
     message = str(e.value)
     assert 'unix:///tmp/no-such-dir/docker.sock' in message
     assert 'docker" group' in message

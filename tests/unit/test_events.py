@@ -143,8 +143,12 @@ def dying_engine(request, tmp_path):
         threading.Thread(target=_serve, args=(listener, _answer_version_only),
                          daemon=True).start()
     CONF.set_override('host_url', 'unix://' + path, group='docker')
+    # The watcher's own reconnections are under test, not each request's
+    # wait for a restarting engine.
+    CONF.set_override('engine_restart_wait', 0, group='docker')
     yield path
     CONF.clear_override('host_url', group='docker')
+    CONF.clear_override('engine_restart_wait', group='docker')
     listener.shutdown(socket.SHUT_RDWR)
     listener.close()
 

@@ -22,6 +22,7 @@ from nova.i18n import _
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 import requests
+from urllib3 import exceptions as urllib3_exceptions
 
 from novadocker import conf as nd_conf
 
@@ -42,6 +43,13 @@ SANDBOX_PREFIX = 'nova-sandbox-'
 LABEL_RESCUE = LABEL_PREFIX + 'rescue.instance.uuid'
 RESCUE_PREFIX = 'nova-rescue-'
 STATE_SETTLE_TIMEOUT = 10
+# How often a request refused by a restarting engine is sent again.
+ENGINE_RETRY_INTERVAL = 0.5
+# What connecting to an engine that is not there raises: no socket file,
+# nobody listening, no TCP connection (urllib3 wraps the last). The
+# request was never sent.
+NOT_CONNECTED = (FileNotFoundError, ConnectionRefusedError,
+                 urllib3_exceptions.NewConnectionError)
 STATE_SNAPSHOT_MAX_AGE = 5
 # The keys that end an attach when typed one by one. The engine cannot be
 # told to have none, and its default (ctrl-p ctrl-q) holds back every lone
@@ -96,10 +104,54 @@ def _tls_config():
                                 ca_cert=CONF.docker.ca_file, verify=verify)
 
 
+def never_sent(error):
+    """Whether a transport error happened while connecting, before the
+    engine received anything: then sending the request again is safe
+    whatever it asks. Found in the chain of wrapped errors (requests wraps
+    urllib3's, which wraps the socket's)."""
+    pending, seen = [error], set()
+    while pending:
+        e = pending.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, NOT_CONNECTED):
+            return True
+        pending.extend(
+            inner for inner in (*e.args, getattr(e, 'reason', None),
+                                e.__cause__, e.__context__)
+            if isinstance(inner, BaseException))
+    return False
+
+
 class _APIClient(docker.APIClient):
-    """An APIClient whose requests verify the engine with the configured
-    CA: plain requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace
-    it, from the very first request (the version negotiation)."""
+    """An APIClient that rides through an engine restart (:meth:`send`)
+    and whose requests verify the engine with the configured CA: plain
+    requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace it, from the
+    very first request (the version negotiation)."""
+
+    def send(self, request, **kwargs):
+        """Send, and send again for up to [docker] engine_restart_wait s
+        while the engine refuses connections: a restarting dockerd would
+        otherwise fail whatever nova-compute asked of it meanwhile (a
+        user's start, a delete) though it is back seconds later."""
+        deadline = time.monotonic() + CONF.docker.engine_restart_wait
+        warned = False
+        while True:
+            try:
+                return super().send(request, **kwargs)
+            except requests.exceptions.ConnectionError as e:
+                if time.monotonic() >= deadline or not never_sent(e):
+                    raise
+                if not warned:
+                    LOG.warning('Docker engine at %(url)s refuses '
+                                'connections (%(error)s); asking again for '
+                                'up to %(wait)d s ([docker] '
+                                'engine_restart_wait)',
+                                {'url': CONF.docker.host_url, 'error': e,
+                                 'wait': CONF.docker.engine_restart_wait})
+                    warned = True
+                time.sleep(ENGINE_RETRY_INTERVAL)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if verify is None:
