@@ -128,7 +128,10 @@ class Daemon:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             return
-        while _alive(pid):
+        # Every member, not only the leader: a uWSGI worker still dying
+        # holds the listening socket, and the service's restart would find
+        # its address in use.
+        while _alive(pid) or _group_members(pid):
             time.sleep(0.05)
 
     def pid(self):
@@ -180,6 +183,22 @@ def _alive(pid):
         return False
     with open('/proc/%d/stat' % pid) as f:
         return f.read().split(') ')[1][0] != 'Z'
+
+
+def _group_members(pgid):
+    """The live processes of process group ``pgid`` (zombies are not)."""
+    members = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                state, _ppid, group = f.read().rsplit(') ', 1)[1].split()[:3]
+        except OSError:
+            continue  # ended meanwhile
+        if int(group) == pgid and state != 'Z':
+            members.append(int(entry))
+    return members
 
 
 def http_ok(url):

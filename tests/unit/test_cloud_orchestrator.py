@@ -116,6 +116,7 @@ def test_a_daemon_is_killed_and_started_again_from_its_record(layout):
     daemon = process.Daemon.recorded(layout.pidfile('sleeper'))
     daemon.kill()
     assert not os.path.exists('/proc/%d' % first) or _zombie(first)
+    assert process._group_members(first) == []
     assert os.path.exists(layout.pidfile('sleeper'))
     daemon.start()
     second = _pid(layout, 'sleeper')
