@@ -46,6 +46,7 @@ from novadocker.virt.docker import events
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import images
 from novadocker.virt.docker import file_injection
+from novadocker.virt.docker import moves
 from novadocker.virt.docker import network
 from novadocker.virt.docker import passwords
 from novadocker.virt.docker import rescue
@@ -110,6 +111,10 @@ class DockerDriver(driver.ComputeDriver):
         # no volumes. Rescue of an instance booted from an image needs no
         # capability: Nova calls rescue() on any driver.
         supports_bfv_rescue=False,
+        # A move commits the container into an image and removes it before
+        # the destination creates it again (moves.py): the same host will
+        # do, for a resize (allow_resize_to_same_host) or a migration.
+        supports_migrate_to_same_host=True,
     )
 
     def __init__(self, virtapi):
@@ -329,6 +334,14 @@ class DockerDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         image = images.ensure(self.docker, context, image_meta,
                               instance=instance)
+        self._spawn(instance, image, image_meta, injected_files,
+                    admin_password, network_info, power_on)
+
+    def _spawn(self, instance, image, image_meta, injected_files,
+               admin_password, network_info, power_on):
+        """Create the instance's container from the engine's ``image``
+        (``image_meta`` says how to run it) and start it unless not
+        ``power_on``; on failure nothing is left."""
         sandbox = (client.sandbox_name(instance.uuid)
                    if CONF.docker.network_sandbox else None)
         drive = config_drive.config_drive_path(instance)
@@ -851,6 +864,60 @@ class DockerDriver(driver.ComputeDriver):
 
     def cache_image(self, context, image_id):
         return images.cache_image(self.docker, context, image_id)
+
+    # -- moves (moves.py) ----------------------------------------------------
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """Stop the container, commit it into the moved image (sent through
+        Glance when ``dest`` is another host) and remove it. On failure the
+        instance is as it was, and Nova sets it back (InstanceFaultRollback).
+        """
+        moves.check_root_disk_fits(self.docker, instance, flavor)
+        with self._lock(instance):
+            attrs = self.docker.inspect(instance)
+            was_running = attrs['State']['Status'] in LIVE_STATES
+            self.consoles.close(instance)
+            self._stop(instance, network_info, timeout)
+            try:
+                disk_info = moves.carry_out(self.docker, context, instance,
+                                            same_host=dest == CONF.my_ip)
+            except Exception as e:
+                if was_running:
+                    self._power_on(instance, network_info)
+                raise exception.InstanceFaultRollback(
+                    exception.ResizeError(reason=str(e)))
+            self._remove(instance, network_info)
+            config_drive.remove_config_drive(instance)
+        return disk_info
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """Create the container from the moved image, with the flavor Nova
+        has now set on the instance."""
+        with moves.brought_in(self.docker, context, instance,
+                              disk_info) as image:
+            self._spawn(instance, image, image_meta, [], None, network_info,
+                        power_on)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """The source's last part: its copy of the moved image (the
+        container is gone already; on the same host, the instance's new
+        container keeps the layers it uses)."""
+        moves.forget(self.docker, instance)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """Create the container on the source again, from the moved image
+        it kept, with the old flavor Nova has set back."""
+        image = moves.revert_reference(self.docker, instance)
+        self._spawn(instance, image, instance.image_meta, [], None,
+                    network_info, power_on)
+        moves.forget(self.docker, instance)
 
     def check_can_live_migrate_destination(self, context, instance,
                                            src_compute_info, dst_compute_info,

@@ -306,12 +306,13 @@ def snapshot(docker_client, context, instance, image_id, update_task_state):
     name = image_api.get(context, image_id)['name']
     update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
     with _lock(image_id):
-        committed = _commit(docker_client, instance, image_id)
+        committed = commit(docker_client, instance, SNAPSHOT_REPOSITORY,
+                           image_id, pause=CONF.docker.snapshot_pause)
         try:
             update_task_state(task_state=task_states.IMAGE_UPLOADING,
                               expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            _upload(docker_client, context, image_api, instance, committed,
-                    image_id, snapshot_metadata(instance, name))
+            upload(docker_client, context, instance, committed, image_id,
+                   snapshot_metadata(instance, name))
         finally:
             _remove_committed(docker_client, committed, instance)
 
@@ -329,18 +330,20 @@ def snapshot_metadata(instance, name):
             'properties': properties}
 
 
-def _commit(docker_client, instance, image_id):
+def commit(docker_client, instance, repository, tag, pause):
+    """The id of a new image of the instance's container as it is now (its
+    writable layer on top of its image), tagged ``repository:tag``."""
     name = client.container_name(instance.uuid)
     with client.translated_errors('committing ' + name, instance):
         return docker_client.api.commit(
-            name, repository=SNAPSHOT_REPOSITORY, tag=image_id,
-            pause=CONF.docker.snapshot_pause)['Id']
+            name, repository=repository, tag=tag, pause=pause)['Id']
 
 
-def _upload(docker_client, context, image_api, instance, image, image_id,
-            metadata):
-    """``docker save`` of ``image`` streamed to Glance (through the spool
-    directory if one is configured)."""
+def upload(docker_client, context, instance, image, image_id, metadata):
+    """``docker save`` of ``image`` streamed to Glance as the data of
+    ``image_id`` with ``metadata`` (through the spool directory if one is
+    configured)."""
+    image_api = glance.API()
     # Saved by id, the tarball names no tag: nothing of this host leaks.
     with client.translated_errors('saving snapshot %s' % image_id, instance):
         saved = docker_client.api.get_image(image, chunk_size=CHUNK_SIZE)

@@ -1,0 +1,170 @@
+"""Resize and cold migration: the container's writable layer moves with it.
+
+A container's data is its writable layer, which no host can mount from
+another: a move commits the stopped container into an image (the *moved
+image*, ``novadocker-moved:<instance uuid>``), and the destination creates
+the instance's container from it with the new flavor. The two nodes share
+nothing but the cloud's services, so when the destination is another host
+the moved image travels through Glance, streamed as a hidden, private
+``docker save`` image that the destination deletes once it has loaded it.
+
+The source keeps its moved image until the move is confirmed: a revert
+creates the container again from it, with the old flavor, on the source.
+Nothing else of the instance stays on the source meanwhile, so a resize to
+the same host needs no second name for the same instance.
+"""
+
+import contextlib
+
+from nova import exception
+from nova.i18n import _
+from nova.image import glance
+from nova import objects
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+from oslo_utils import units
+
+from novadocker.virt.docker import client
+from novadocker.virt.docker import images
+
+LOG = logging.getLogger(__name__)
+
+MOVED_REPOSITORY = 'novadocker-moved'
+# On the Glance image that carries a moved image between hosts.
+MOVED_PROPERTY = 'novadocker_moved_instance'
+
+
+def moved_reference(instance):
+    """The engine's tag of the instance's moved image."""
+    return '%s:%s' % (MOVED_REPOSITORY, instance.uuid)
+
+
+def check_root_disk_fits(docker_client, instance, flavor):
+    """Refuse a flavor whose root disk is smaller than what the container
+    has written (its writable layer), before anything is changed: the
+    container would be created with a limit it already exceeds."""
+    if not flavor.root_gb:
+        return
+    name = client.container_name(instance.uuid)
+    with client.translated_errors('measuring ' + name, instance):
+        listed = docker_client.api.containers(
+            all=True, size=True, filters={'name': '^/%s$' % name})
+    written = listed[0].get('SizeRw', 0) if listed else 0
+    if written > flavor.root_gb * units.Gi:
+        raise exception.InstanceFaultRollback(exception.ResizeError(
+            reason=_('the container has written %(written).1f GB, more than '
+                     'the %(limit)d GB root disk of flavor %(flavor)s')
+            % {'written': written / units.Gi, 'limit': flavor.root_gb,
+               'flavor': flavor.name}))
+
+
+def carry_out(docker_client, context, instance, same_host):
+    """Commit the stopped container into the moved image, and upload it to
+    Glance unless the destination is this host. Returns the disk info the
+    destination's :func:`brought_in` takes (a JSON string, as Nova carries
+    it). Nothing is left of a failed attempt."""
+    reference = moved_reference(instance)
+    image = images.commit(docker_client, instance, MOVED_REPOSITORY,
+                          instance.uuid, pause=False)
+    info = {'image': reference, 'glance_id': None}
+    if not same_host:
+        try:
+            info['glance_id'] = _upload(docker_client, context, instance,
+                                        image)
+        except Exception:
+            forget(docker_client, instance)
+            raise
+    LOG.info('Committed the container into %(image)s for its move%(how)s',
+             {'image': reference, 'how': ' (Glance image %s)'
+              % info['glance_id'] if info['glance_id'] else ''},
+             instance=instance)
+    return jsonutils.dumps(info)
+
+
+def _upload(docker_client, context, instance, image):
+    """A new hidden Glance image holding ``image``; its id."""
+    image_api = glance.API()
+    metadata = {
+        'name': 'move of %s' % instance.uuid,
+        'container_format': images.CONTAINER_FORMAT,
+        'disk_format': images.DISK_FORMAT, 'visibility': 'private',
+        'os_hidden': True, 'properties': {MOVED_PROPERTY: instance.uuid}}
+    image_id = image_api.create(context, metadata)['id']
+    try:
+        images.upload(docker_client, context, instance, image, image_id,
+                      {'status': 'active'})
+    except Exception:
+        _delete_from_glance(context, image_id, instance)
+        raise
+    return image_id
+
+
+@contextlib.contextmanager
+def brought_in(docker_client, context, instance, disk_info):
+    """The engine's reference of the moved image that ``disk_info``
+    describes, for the destination to create the container from.
+
+    On the same host it is the source's own copy, kept for a revert. From
+    another host it is loaded from Glance, whose copy is then deleted
+    (the source keeps its own until the move is confirmed); this engine's
+    tag goes once the container is made or has failed, so that no later
+    move to this host can find a stale one.
+    """
+    info = jsonutils.loads(disk_info)
+    reference, glance_id = info['image'], info['glance_id']
+    if glance_id is None:
+        if not docker_client.image_exists(reference):
+            raise exception.ImageNotFound(image_id=reference)
+        yield reference
+        return
+    try:
+        loaded = images.ensure(docker_client, context, objects.ImageMeta(
+            id=glance_id, container_format=images.CONTAINER_FORMAT),
+            instance=instance)
+        repository, tag = reference.rsplit(':', 1)
+        with client.translated_errors('tagging ' + reference, instance):
+            docker_client.api.tag(loaded, repository, tag, force=True)
+            docker_client.api.remove_image(loaded)
+    finally:
+        _delete_from_glance(context, glance_id, instance)
+    try:
+        yield reference
+    finally:
+        forget(docker_client, instance)
+
+
+def revert_reference(docker_client, instance):
+    """The moved image kept here for a revert; refuses clearly if it is
+    gone (removed by hand, or the engine's data was lost)."""
+    reference = moved_reference(instance)
+    if not docker_client.image_exists(reference):
+        raise exception.InstanceFaultRollback(exception.ResizeError(
+            reason=_('the image of the container as it was before the move '
+                     '(%s) is no longer in the engine') % reference))
+    return reference
+
+
+def forget(docker_client, instance):
+    """Remove this host's tag of the moved image. A container created from
+    it (the instance's own, after a move to the same host or a revert)
+    keeps its layers."""
+    reference = moved_reference(instance)
+    try:
+        with client.translated_errors('removing ' + reference):
+            docker_client.api.remove_image(reference, force=True)
+    except client.DockerAPIError as e:
+        if not docker_client.image_exists(reference):
+            return
+        LOG.warning('Could not remove %(image)s: %(error)s', {
+            'image': reference, 'error': e}, instance=instance)
+
+
+def _delete_from_glance(context, image_id, instance):
+    try:
+        glance.API().delete(context, image_id)
+    except exception.ImageNotFound:
+        pass
+    except Exception as e:
+        LOG.warning('Could not delete Glance image %(id)s, which carried '
+                    'the container\'s move: %(error)s',
+                    {'id': image_id, 'error': e}, instance=instance)
