@@ -17,6 +17,7 @@ import docker
 
 from novadocker.virt.docker import client
 from novadocker.virt.docker import images
+from novadocker.virt.docker import moves
 from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
@@ -59,6 +60,10 @@ def orphans(layout, admin):
             and p.device_id not in servers),
         'Placement allocations': _allocations(admin, servers),
         'engine snapshot images': _snapshot_tags(),
+        'moved images': _moved_images(servers),
+        'Glance images of moves': sorted(
+            i.id for i in admin.image.images(is_hidden=True)
+            if moves.MOVED_PROPERTY in i.properties),
         'unfinished snapshots in Glance': sorted(
             i.id for i in admin.image.images()
             if i.status in UNFINISHED_IMAGE and
@@ -180,6 +185,16 @@ def _snapshot_tags():
     with _engine() as api:
         found = api.images(name=images.SNAPSHOT_REPOSITORY)
     return sorted(t for i in found for t in i['RepoTags'] or ())
+
+
+def _moved_images(servers):
+    """Moved images (moves.py) of servers that are not waiting for their
+    resize or migration to be confirmed or reverted."""
+    with _engine() as api:
+        found = api.images(name=moves.MOVED_REPOSITORY)
+    tags = (t for i in found for t in i['RepoTags'] or ())
+    return sorted(t for t in tags if getattr(
+        servers.get(t.rpartition(':')[2]), 'status', None) != 'VERIFY_RESIZE')
 
 
 def _instance_directories(layout, servers):

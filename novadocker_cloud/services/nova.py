@@ -134,7 +134,10 @@ class Nova(services.Service):
         """nova.conf of the API, conductor and scheduler (databases)."""
         layout = self.layout
         sections = self._common()
-        sections['DEFAULT'].update({'osapi_compute_workers': 2})
+        sections['DEFAULT'].update({
+            'osapi_compute_workers': 2,
+            # One node: a resize or a cold migration may stay on it.
+            'allow_resize_to_same_host': 'true'})
         sections.update({
             'api': {'auth_strategy': 'keystone'},
             'api_database': {'connection': layout.db_url('nova_api', 'nova')},

@@ -8,6 +8,7 @@ import time
 
 import docker
 
+from novadocker.virt.docker import moves
 from novadocker_cloud import sample_image
 from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import openvswitch
@@ -84,6 +85,10 @@ class Cloud:
                 left[prefix + 'container'] = prefix + server_id
         if self.volume('nova-rescue-' + server_id):
             left['rescue volume'] = 'nova-rescue-' + server_id
+        moved = '%s:%s' % (moves.MOVED_REPOSITORY, server_id)
+        with self.engine() as api:
+            if api.images(name=moved):
+                left['moved image'] = moved
         taps = ['tap' + p[:11] for p in port_ids]
         on_switch = openvswitch.vsctl('list-ports', 'br-int').split()
         left['ovs ports'] = [t for t in taps if t in on_switch]
