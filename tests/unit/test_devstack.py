@@ -458,7 +458,7 @@ def tempest_flags():
 # What the team decided (the file may say more: every key of it is applied).
 DECIDED_FLAGS = {
     'compute-feature-enabled': {
-        'resize': 'False', 'cold_migration': 'False',
+        'resize': 'True', 'cold_migration': 'True',
         'live_migration': 'False',
         'block_migration_for_live_migration': 'False',
         'rescue': 'True', 'suspend': 'False', 'pause': 'True',
