@@ -16,27 +16,33 @@ def mount_point(layout):
     return layout.data('lxcfs')
 
 
+def serve(service, name, point, lock, enter=list):
+    """LXCFS at ``point`` in the mounts ``enter`` places it among (a
+    node's), checked through its own root."""
+    if not shutil.which('lxcfs'):
+        raise process.StartError('lxcfs is not installed '
+                                 '(tools/setup-env.sh installs it)')
+    # A killed LXCFS leaves its FUSE mount behind, unreadable.
+    if os.path.ismount(point) or _stale(point):
+        process.run(['umount', '-l', point])
+    os.makedirs(point, exist_ok=True)
+    daemon = service.daemon(name, enter([
+        'lxcfs', '--foreground', '--enable-cfs', '--enable-loadavg',
+        # Its own lock file: the default is a system LXCFS's.
+        '--pidfile', lock, point]))
+    seen = process.seen_by(daemon.proc.pid, point)
+    daemon.wait_until(lambda: hostinfo.lxcfs_files(seen, ['proc/uptime']),
+                      'LXCFS serving ' + point, 30)
+    return '%s (%s)' % (point, ', '.join(
+        hostinfo.lxcfs_files(seen, hostinfo.LXCFS_FILES)))
+
+
 class LXCFS(services.Service):
     name = 'lxcfs'
 
     def up(self):
-        if not shutil.which('lxcfs'):
-            raise process.StartError('lxcfs is not installed '
-                                     '(tools/setup-env.sh installs it)')
-        point = mount_point(self.layout)
-        # A killed LXCFS leaves its FUSE mount behind, unreadable.
-        if os.path.ismount(point) or _stale(point):
-            process.run(['umount', '-l', point])
-        os.makedirs(point, exist_ok=True)
-        daemon = self.daemon('lxcfs', [
-            'lxcfs', '--foreground', '--enable-cfs', '--enable-loadavg',
-            # Its own lock file: the default is a system LXCFS's.
-            '--pidfile', self.layout.data('run', 'lxcfs.lock'), point])
-        daemon.wait_until(
-            lambda: hostinfo.lxcfs_files(point, ['proc/uptime']),
-            'LXCFS serving ' + point, 30)
-        return '%s (%s)' % (point, ', '.join(
-            hostinfo.lxcfs_files(point, hostinfo.LXCFS_FILES)))
+        return serve(self, 'lxcfs', mount_point(self.layout),
+                     self.layout.data('run', 'lxcfs.lock'))
 
 
 def _stale(point):
