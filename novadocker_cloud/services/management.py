@@ -23,6 +23,7 @@ this service nor node 2's.
 
 import os
 
+import psutil
 from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 
@@ -116,9 +117,9 @@ class Management(services.Service):
     @classmethod
     def clean(cls, layout):
         """Once node 2's daemons are stopped: whatever still runs in its
-        mount namespace (containers an engine run with --live-restore
-        leaves running), then the namespaces; the veth pairs go with the
-        network namespace."""
+        mount namespace or below it (the containers an engine run with
+        --live-restore leaves running, and their shims), then the
+        namespaces; the veth pairs go with the network namespace."""
         pin = mount_pin(layout)
         if os.path.ismount(pin):
             process.stop_pids(_processes_in(pin))
@@ -130,15 +131,16 @@ class Management(services.Service):
 
 
 def _processes_in(pin):
-    """Pids of the processes whose mount namespace ``pin`` holds."""
+    """Pids of the processes whose mount namespace ``pin`` holds, and of
+    their descendants (a container's processes, in mount namespaces of
+    their own below an engine's shim)."""
     target = os.stat(pin).st_ino
-    pids = []
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
+    pids = set()
+    for proc in psutil.process_iter():
         try:
-            if os.stat('/proc/%s/ns/mnt' % name).st_ino == target:
-                pids.append(int(name))
-        except OSError:
+            if os.stat('/proc/%d/ns/mnt' % proc.pid).st_ino == target:
+                pids.add(proc.pid)
+                pids.update(p.pid for p in proc.children(recursive=True))
+        except (OSError, psutil.Error):
             continue
-    return pids
+    return sorted(pids)
