@@ -6,10 +6,10 @@ and the host's uptime."""
 
 import os
 import shutil
+import sys
 
 from novadocker_cloud import process
 from novadocker_cloud import services
-from novadocker.virt.docker import hostinfo
 
 
 def mount_point(layout):
@@ -18,7 +18,7 @@ def mount_point(layout):
 
 def serve(service, name, point, lock, enter=list):
     """LXCFS at ``point`` in the mounts ``enter`` places it among (a
-    node's), checked through its own root."""
+    node's)."""
     if not shutil.which('lxcfs'):
         raise process.StartError('lxcfs is not installed '
                                  '(tools/setup-env.sh installs it)')
@@ -30,11 +30,18 @@ def serve(service, name, point, lock, enter=list):
         'lxcfs', '--foreground', '--enable-cfs', '--enable-loadavg',
         # Its own lock file: the default is a system LXCFS's.
         '--pidfile', lock, point]))
-    seen = process.seen_by(daemon.proc.pid, point)
-    daemon.wait_until(lambda: hostinfo.lxcfs_files(seen, ['proc/uptime']),
-                      'LXCFS serving ' + point, 30)
-    return '%s (%s)' % (point, ', '.join(
-        hostinfo.lxcfs_files(seen, hostinfo.LXCFS_FILES)))
+    daemon.wait_until(lambda: _served(point, enter), 'LXCFS serving ' + point,
+                      30)
+    return '%s (%s)' % (point, ', '.join(_served(point, enter)))
+
+
+def _served(point, enter):
+    """What LXCFS serves at ``point``, asked among the mounts where it is
+    mounted (the driver asks the same from nova-compute)."""
+    return process.run(enter([
+        sys.executable, '-c', 'import sys; from novadocker.virt.docker '
+        'import hostinfo; print(*hostinfo.lxcfs_files(sys.argv[1], '
+        'hostinfo.LXCFS_FILES))', point])).split()
 
 
 class LXCFS(services.Service):

@@ -124,10 +124,17 @@ class Management(services.Service):
         if os.path.ismount(pin):
             process.stop_pids(_processes_in(pin))
             process.run(['umount', pin])
-        if os.path.ismount(_pin_dir(layout)):
+        # A bind mount of a directory onto itself, which os.path.ismount
+        # cannot tell.
+        if _pin_dir(layout) in _mount_points():
             process.run(['umount', _pin_dir(layout)])
         if os.path.exists(netns_path()):
             pyroute2_netns.remove(NETNS)
+
+
+def _mount_points():
+    with open('/proc/self/mountinfo') as f:
+        return {line.split()[4] for line in f}
 
 
 def _processes_in(pin):
