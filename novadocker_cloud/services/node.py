@@ -9,10 +9,12 @@ management link, and Geneve over the tunnel link between the two nodes'
 
 import functools
 import os
+import time
 
 from pyroute2 import IPRoute
 
 from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import process
 from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import lxcfs
 from novadocker_cloud.services import management
@@ -39,13 +41,28 @@ def tunnel_bridge(node, port, vsctl, ip):
           TUNNEL_BRIDGE, 'datapath_type=netdev',
           'other_config:disable-in-band=true',
           '--', '--may-exist', 'add-port', TUNNEL_BRIDGE, port)
-    index = ip.link_lookup(ifname=TUNNEL_BRIDGE)[0]
+    index = _device(ip, TUNNEL_BRIDGE)
     have = {a.get_attr('IFA_ADDRESS')
             for a in ip.get_addr(index=index, family=2)}
     if node.tunnel_address not in have:
         ip.addr('add', index=index, address=node.tunnel_address,
                 prefixlen=cloud_layout.NODE_PREFIXLEN)
     ip.link('set', index=index, state='up')
+
+
+def _device(ip, name, timeout=30):
+    """The index of device ``name``: a bridge already in a database that
+    a starting vswitchd has not made its device for yet is not waited for
+    by ``--may-exist add-br``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = ip.link_lookup(ifname=name)
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise process.StartError('no device %s after %ds' % (name,
+                                                                 timeout))
+        time.sleep(0.2)
 
 
 class SecondNode(services.Service):
