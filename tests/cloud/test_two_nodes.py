@@ -93,10 +93,14 @@ def web_image(cloud):
     cloud.demo.image.delete_image(image)
 
 
-def _engines(cloud):
+@pytest.fixture
+def engines(cloud):
     """{node number: engine client} as the audit reaches them."""
-    return {number: view.engine() for number, view in
-            enumerate(audit.nodes(cloud.layout), 1)}
+    clients = {number: view.engine() for number, view in
+               enumerate(audit.nodes(cloud.layout), 1)}
+    yield clients
+    for client in clients.values():
+        client.close()
 
 
 def _boot_on(cloud, operator, node, name, image):
@@ -108,7 +112,8 @@ def _boot_on(cloud, operator, node, name, image):
     return operator.compute.wait_for_server(server, wait=180, interval=0.5)
 
 
-def test_node_two_is_a_second_chassis_and_hypervisor(cloud, nodes):
+def test_node_two_is_a_second_chassis_and_hypervisor(cloud, nodes,
+                                                     engines):
     assert sorted(ovn.chassis_hostnames()) == sorted(n.name for n in nodes)
     for node in nodes:
         encap = ovn.sbctl('--bare', '--columns=ip', 'find', 'Encap',
@@ -120,7 +125,6 @@ def test_node_two_is_a_second_chassis_and_hypervisor(cloud, nodes):
     assert all(h.state == 'up' and h.status == 'enabled'
                for h in hypervisors.values())
     # Each node's engine is its own: its identity, its data root.
-    engines = _engines(cloud)
     assert len(engines) == 2
     infos = [engine.info() for engine in engines.values()]
     assert infos[0]['ID'] != infos[1]['ID']
@@ -128,7 +132,7 @@ def test_node_two_is_a_second_chassis_and_hypervisor(cloud, nodes):
 
 
 def test_a_server_on_node_two_is_reached_through_geneve(
-        cloud, operator, nodes, web_image):
+        cloud, operator, nodes, web_image, engines):
     first, second = nodes
     far = _boot_on(cloud, operator, second, 'on-node2', web_image)
     near = _boot_on(cloud, operator, first, 'on-node1', web_image)
@@ -144,7 +148,6 @@ def test_a_server_on_node_two_is_reached_through_geneve(
                             'Port_Binding', 'logical_port=' + port.id)
         assert ovn.sbctl('get', 'Chassis', chassis,
                          'hostname').strip('"') == second.name
-        engines = _engines(cloud)
         with pytest.raises(docker.errors.NotFound):
             engines[1].inspect_container('nova-' + far.id)
         assert engines[2].inspect_container(
