@@ -32,10 +32,12 @@ from novadocker_cloud.services import docker
 from novadocker_cloud.services import glance
 from novadocker_cloud.services import keystone
 from novadocker_cloud.services import lxcfs
+from novadocker_cloud.services import management
 from novadocker_cloud.services import mariadb
 from novadocker_cloud.services import metadata
 from novadocker_cloud.services import network
 from novadocker_cloud.services import neutron
+from novadocker_cloud.services import node
 from novadocker_cloud.services import nova
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
@@ -48,6 +50,8 @@ SERVICES = (venv.Venv, mariadb.MariaDB, rabbitmq.RabbitMQ,
             openvswitch.OpenvSwitch, ovn.OVN, docker.Docker, lxcfs.LXCFS,
             keystone.Keystone, glance.Glance, placement.Placement,
             neutron.Neutron, network.Network, nova.Nova, metadata.Metadata)
+# What ``--nodes 2`` adds: the links and namespaces, then node 2 itself.
+SECOND_NODE = (management.Management, node.SecondNode)
 
 
 def parse(argv):
@@ -79,6 +83,9 @@ def parse(argv):
                         help='soak: replay the choices of a printed seed')
     parser.add_argument('--seconds', type=int,
                         help='soak: time budget (default 60 s a cycle)')
+    parser.add_argument('--nodes', type=int, choices=(1, 2), default=1,
+                        help='compute nodes: 2 adds a second one in its own '
+                        'namespaces on this machine (doc/cloud.md)')
     parser.add_argument('--vif-plugging-timeout', type=int, default=300,
                         help="nova-compute's wait for network-vif-plugged")
     return parser.parse_args(argv)
@@ -86,9 +93,10 @@ def parse(argv):
 
 def main(argv=None):
     options = parse(sys.argv[1:] if argv is None else argv)
-    layout = cloud_layout.Layout(options.state_dir, options.config_dir)
+    layout = cloud_layout.Layout(options.state_dir, options.config_dir,
+                                 options.nodes)
     if options.command == 'stop':
-        orchestrator.stop(layout, service_classes=SERVICES)
+        orchestrator.stop(layout, service_classes=SERVICES + SECOND_NODE)
         return 0
     if options.command == 'status':
         status.report(layout)
@@ -99,7 +107,9 @@ def main(argv=None):
     if options.command in ('tempest', 'soak') and orchestrator.running(
             layout):
         return act(options, layout)
-    cloud = orchestrator.Orchestrator(layout, SERVICES, options)
+    cloud = orchestrator.Orchestrator(
+        layout, SERVICES + (SECOND_NODE if options.nodes == 2 else ()),
+        options)
     try:
         cloud.up()
     except process.StartError as error:

@@ -1,24 +1,33 @@
 """What in the cloud belongs to no live server, each kind asked of the
 service that holds it (the engine, the kernel, OVS, OVN, Neutron,
-Placement, Glance), never of nova-compute or the driver: their own view is
-what is being judged. The soak's verdict after each cycle, and an
-operator's check (``python -m novadocker_cloud audit``).
+Placement, Glance; node 2's through its namespaces), never of
+nova-compute or the driver: their own view is what is being judged. The
+soak's verdict after each cycle, and an operator's check (``python -m
+novadocker_cloud audit``).
 
 A server is live while the compute API lists it (deleted ones are not
 listed). Call it when no operation is under way: a spawn or a delete in
 flight owns things no live server is known to own yet, or any longer.
 """
 
+import dataclasses
+import functools
 import json
 import os
 import re
+import typing
 
 import docker
+from pyroute2 import IPRoute
 
 from novadocker.virt.docker import client
 from novadocker.virt.docker import images
 from novadocker.virt.docker import moves
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import process
 from novadocker_cloud.services import docker as docker_service
+from novadocker_cloud.services import management
+from novadocker_cloud.services import node
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
 
@@ -42,25 +51,63 @@ def live_servers(admin):
     return {s.id: s for s in admin.compute.servers(all_projects=True)}
 
 
+@dataclasses.dataclass
+class NodeView:
+    """How the audit sees one compute node's engine, netns links, devices,
+    OVS and instance directories from this host (node 2's through its
+    namespaces)."""
+
+    label: str
+    engine_url: str
+    netns_dir: str
+    device_names: typing.Callable
+    vsctl: typing.Callable
+    instances: str
+
+    def engine(self):
+        return docker.APIClient(base_url=self.engine_url)
+
+
+def nodes(layout):
+    """Node 1, and node 2 while its namespaces and engine are up."""
+    found = [NodeView('', docker_service.URL, NETNS_DIR,
+                      lambda: os.listdir('/sys/class/net'),
+                      openvswitch.vsctl, layout.data('nova', 'instances'))]
+    try:
+        with open(layout.pidfile(node.PREFIX + 'dockerd')) as f:
+            engine = int(f.read())
+    except (OSError, ValueError):
+        return found
+    if management.exists(layout):
+        second = cloud_layout.Node(layout, management.NODE)
+        found.append(NodeView(
+            ' (%s)' % second.name,
+            'unix://' + process.seen_by(engine, docker_service.SOCKET),
+            process.seen_by(engine, NETNS_DIR), _node_two_devices,
+            functools.partial(openvswitch.vsctl,
+                              enter=functools.partial(management.enter,
+                                                      layout)),
+            second.data('nova', 'instances')))
+    return found
+
+
+def _node_two_devices():
+    with IPRoute(netns=management.NETNS) as ip:
+        return [link.get_attr('IFLA_IFNAME') for link in ip.get_links()]
+
+
 def orphans(layout, admin):
     """{kind: sorted names} of what no live server owns; empty kinds left
-    out."""
+    out; what is on node 2 says so in its kind."""
     servers = live_servers(admin)
     ports = list(admin.network.ports())
+    networks = {n.id[:10] for n in admin.network.networks()}
     found = {
-        'containers': _containers(servers),
-        'rescue volumes': _rescue_volumes(),
-        'netns links': _netns_links(),
-        'host devices': _port_devices(ports, servers, {
-            n.id[:10] for n in admin.network.networks()}),
-        'OVS ports': _ovs_ports(servers),
         'OVN ports': _ovn_ports(ports, servers),
         'Neutron ports': sorted(
             p.id for p in ports if p.device_owner.startswith('compute:')
             and p.device_id not in servers),
         'Placement allocations': _allocations(admin, servers),
-        'engine snapshot images': _snapshot_tags(),
-        'moved images': _moved_images(servers),
         'Glance images of moves': sorted(
             i.id for i in admin.image.images(is_hidden=True)
             if moves.MOVED_PROPERTY in i.properties),
@@ -68,19 +115,25 @@ def orphans(layout, admin):
             i.id for i in admin.image.images()
             if i.status in UNFINISHED_IMAGE and
             i.properties.get('instance_uuid')),
-        'instance directories': _instance_directories(layout, servers),
     }
+    for view in nodes(layout):
+        found.update({kind + view.label: names for kind, names in {
+            'containers': _containers(view, servers),
+            'rescue volumes': _rescue_volumes(view),
+            'netns links': _netns_links(view),
+            'host devices': _port_devices(view, ports, servers, networks),
+            'OVS ports': _ovs_ports(view, servers),
+            'engine snapshot images': _snapshot_tags(view),
+            'moved images': _moved_images(view, servers),
+            'instance directories': _instance_directories(view, servers),
+        }.items()})
     return {kind: names for kind, names in found.items() if names}
 
 
-def _engine():
-    return docker.APIClient(base_url=docker_service.URL)
-
-
-def _containers(servers):
+def _containers(view, servers):
     """The driver's containers (instances, sandboxes, rescues) of servers
     no longer listed."""
-    with _engine() as api:
+    with view.engine() as api:
         found = api.containers(all=True, filters={'name': client.NAME_PREFIX})
     return sorted(c['Names'][0].lstrip('/') for c in found
                   if _owner(c['Labels']) not in servers)
@@ -90,9 +143,9 @@ def _owner(labels):
     return next((labels[k] for k in INSTANCE_LABELS if k in labels), None)
 
 
-def _rescue_volumes():
+def _rescue_volumes(view):
     """Rescue volumes without their rescue container."""
-    with _engine() as api:
+    with view.engine() as api:
         volumes = api.volumes(filters={'label': client.LABEL_RESCUE})
         used = {c['Names'][0].lstrip('/') for c in api.containers(
             all=True, filters={'label': client.LABEL_RESCUE})}
@@ -100,25 +153,26 @@ def _rescue_volumes():
                   if v['Name'] not in used)
 
 
-def _netns_links():
+def _netns_links(view):
     """Namespace links named by a container id (the driver's) whose
     container is not running."""
     try:
-        links = [n for n in os.listdir(NETNS_DIR) if CONTAINER_ID.match(n)]
+        links = [n for n in os.listdir(view.netns_dir)
+                 if CONTAINER_ID.match(n)]
     except FileNotFoundError:
         return []
-    with _engine() as api:
+    with view.engine() as api:
         running = {c['Id'] for c in api.containers()}
     return sorted(n for n in links if n not in running)
 
 
-def _port_devices(ports, servers, network_prefixes):
+def _port_devices(view, ports, servers, network_prefixes):
     """Port devices on the host whose port is gone or is a compute port of
     a server no longer listed (the metadata agent's devices of a network
     that exists are its own)."""
     by_prefix = {p.id[:11]: p for p in ports}
     orphaned = []
-    for name in os.listdir('/sys/class/net'):
+    for name in view.device_names():
         match = PORT_DEVICE.match(name)
         metadata = METADATA_DEVICE.match(name)
         if not match or (metadata and
@@ -131,10 +185,10 @@ def _port_devices(ports, servers, network_prefixes):
     return sorted(orphaned)
 
 
-def _ovs_ports(servers):
+def _ovs_ports(view, servers):
     """br-int ports the driver made (they carry external_ids:vm-uuid) for a
     server no longer listed."""
-    table = json.loads(openvswitch.vsctl(
+    table = json.loads(view.vsctl(
         '--format=json', '--columns=name,external_ids', 'list',
         'Interface'))
     orphaned = []
@@ -179,30 +233,29 @@ def _allocations(admin, servers):
     return sorted(orphaned)
 
 
-def _snapshot_tags():
+def _snapshot_tags(view):
     """Committed snapshots still tagged in the engine (a finished or failed
     snapshot removes its own)."""
-    with _engine() as api:
+    with view.engine() as api:
         found = api.images(name=images.SNAPSHOT_REPOSITORY)
     return sorted(t for i in found for t in i['RepoTags'] or ())
 
 
-def _moved_images(servers):
+def _moved_images(view, servers):
     """Moved images (moves.py) of servers that are not waiting for their
     resize or migration to be confirmed or reverted."""
-    with _engine() as api:
+    with view.engine() as api:
         found = api.images(name=moves.MOVED_REPOSITORY)
     tags = (t for i in found for t in i['RepoTags'] or ())
     return sorted(t for t in tags if getattr(
         servers.get(t.rpartition(':')[2]), 'status', None) != 'VERIFY_RESIZE')
 
 
-def _instance_directories(layout, servers):
+def _instance_directories(view, servers):
     """<instances_path>/<uuid> of servers no longer listed (config drives
     live there), and half-built files beside them."""
-    path = layout.data('nova', 'instances')
     try:
-        names = os.listdir(path)
+        names = os.listdir(view.instances)
     except FileNotFoundError:
         return []
     return sorted(n for n in names

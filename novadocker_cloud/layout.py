@@ -29,6 +29,14 @@ PUBLIC_CIDR = '172.24.4.0/24'
 PUBLIC_HOST_ADDRESS = '172.24.4.1'
 PHYSNET = 'public'
 PRIVATE_CIDR = '10.0.0.0/24'
+# A cloud of more than one node (``--nodes 2``): the further node lives in
+# network and mount namespaces of its own and reaches the control plane over
+# a management link (a veth pair: this host's end holds the first address,
+# node N's end the Nth), and node 1's OVS over a second link that carries
+# only Geneve between the nodes' ``br-phy`` bridges.
+MANAGEMENT_PREFIX = '172.24.8.'
+TUNNEL_PREFIX = '172.24.9.'
+NODE_PREFIXLEN = 24
 # Containers are small: these flavors are what the demo and tests use.
 FLAVORS = (('docker.tiny', 64, 1, 1), ('docker.small', 256, 1, 1),
            ('docker.medium', 512, 2, 2))
@@ -38,7 +46,8 @@ class Layout:
     """Paths and secrets of one cloud."""
 
     def __init__(self, state_dir=DEFAULT_STATE_DIR,
-                 config_dir=DEFAULT_CONFIG_DIR):
+                 config_dir=DEFAULT_CONFIG_DIR, nodes=1):
+        self.nodes = nodes
         self.state = os.path.abspath(state_dir)
         self.etc = os.path.abspath(config_dir)
         self.venv = os.path.join(self.state, 'venv')
@@ -62,8 +71,22 @@ class Layout:
     def data(self, *parts):
         return os.path.join(self.state, *parts)
 
+    @property
+    def control_host(self):
+        """Where every node reaches the control plane (APIs, bus, OVN
+        SB): 127.0.0.1 on one node; this host's management address when
+        further nodes, outside this network namespace, need it too."""
+        return MANAGEMENT_PREFIX + '1' if self.nodes > 1 else HOST
+
+    @property
+    def listen_hosts(self):
+        """The addresses the control plane listens on: 127.0.0.1 always
+        (what runs on node 1 keeps using it), the management address too
+        in a cloud of more than one node."""
+        return sorted({HOST, self.control_host})
+
     def url(self, service, path=''):
-        return 'http://%s:%d%s' % (HOST, PORTS[service], path)
+        return 'http://%s:%d%s' % (self.control_host, PORTS[service], path)
 
     def password(self, name):
         """A random password per name, kept (mode 0600) across runs."""
@@ -90,7 +113,7 @@ class Layout:
 
     def transport_url(self):
         return 'rabbit://openstack:%s@%s:%d/' % (
-            self.password('rabbitmq'), HOST, PORTS['rabbitmq'])
+            self.password('rabbitmq'), self.control_host, PORTS['rabbitmq'])
 
     def rabbit_options(self):
         """[oslo_messaging_rabbit] of every service on the bus: quorum
@@ -113,6 +136,33 @@ class Layout:
                     www_authenticate_uri=self.url('keystone'),
                     interface='public',
                     service_token_roles_required='true')
+
+
+class Node:
+    """A compute node of the cloud: node 1 is this host as it is; a further
+    node has its own host name, its management address, and its state and
+    configuration in directories of its own."""
+
+    def __init__(self, layout, number):
+        self.number = number
+        self.layout = layout
+        if number == 1:
+            self.name = layout.hostname
+            self.address = HOST
+            self.state = layout.state
+            self.etc = layout.etc
+        else:
+            self.name = '%s-node%d' % (layout.hostname, number)
+            self.address = MANAGEMENT_PREFIX + str(number)
+            self.state = layout.data('node%d' % number)
+            self.etc = os.path.join(layout.etc, 'node%d' % number)
+        self.tunnel_address = TUNNEL_PREFIX + str(number)
+
+    def data(self, *parts):
+        return os.path.join(self.state, *parts)
+
+    def conf(self, service, name):
+        return os.path.join(self.etc, service, name)
 
 
 def write_ini(path, sections, mode=0o640, group=None):

@@ -43,8 +43,11 @@ class Orchestrator:
 
         def bring_up(service):
             try:
+                # What this cloud does not have (node 2's management link
+                # in a cloud of one node) is not waited for.
                 for name in service.after:
-                    done[name].wait()
+                    if name in done:
+                        done[name].wait()
                 if not failed:
                     start(service)
             finally:

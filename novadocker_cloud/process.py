@@ -147,26 +147,38 @@ def stop_pidfiles(pidfiles, timeout=20):
     for pidfile in pidfiles:
         try:
             with open(pidfile) as f:
-                pid = int(f.read().strip())
+                pids.append(int(f.read().strip()))
         except (OSError, ValueError):
             continue
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            pids.append(pid)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while any(map(_alive, pids)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in filter(_alive, pids):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    _terminate(pids, os.killpg, timeout)
     for pidfile in pidfiles:
         try:
             os.unlink(pidfile)
         except FileNotFoundError:
+            pass
+
+
+def stop_pids(pids, timeout=10):
+    """SIGTERM each of ``pids`` (not their groups), SIGKILL those alive
+    after ``timeout`` seconds."""
+    _terminate(pids, os.kill, timeout)
+
+
+def _terminate(pids, kill, timeout):
+    signalled = []
+    for pid in pids:
+        try:
+            kill(pid, signal.SIGTERM)
+            signalled.append(pid)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(map(_alive, signalled)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in filter(_alive, signalled):
+        try:
+            kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
             pass
 
 
@@ -199,6 +211,14 @@ def _group_members(pgid):
         if int(group) == pgid and state != 'Z':
             members.append(int(entry))
     return members
+
+
+def seen_by(pid, path):
+    """``path`` as process ``pid`` sees it in its mount namespace (a
+    node's own /run), reached from this one through /proc/<pid>/root.
+    Symlinks on the way (/var/run -> /run) are resolved here first: an
+    absolute one would otherwise lead back to this process's root."""
+    return '/proc/%d/root%s' % (pid, os.path.realpath(path))
 
 
 def http_ok(url):

@@ -6,16 +6,37 @@ import os
 
 import docker
 
+from novadocker_cloud import process
 from novadocker_cloud import services
 
 SOCKET = '/var/run/docker.sock'
 URL = 'unix://' + SOCKET
 
 
-def answers():
+def answers(url=URL):
     """The engine's version, if it answers."""
-    with docker.APIClient(base_url=URL, version='auto', timeout=5) as api:
+    with docker.APIClient(base_url=url, version='auto', timeout=5) as api:
         return api.version()['Version']
+
+
+def start(service, name, pidfile, enter=list, data_root=None):
+    """dockerd at the standard socket of the /run it sees (``enter``
+    places it in a node's namespaces); returns the socket's URL as this
+    process reaches it, through the engine's own root."""
+    engine = service.daemon(name, enter([
+        'dockerd', '--host', URL, '--group', 'docker', '--pidfile', pidfile,
+        *(['--data-root', data_root] if data_root else []),
+        '--bridge=none', '--iptables=false', '--ip-masq=false',
+        '--ip-forward=false',
+        # Containers keep running while the engine restarts (an upgrade,
+        # a crash): instances outlive their engine as VMs outlive
+        # libvirtd.
+        '--live-restore']))
+    socket = process.seen_by(engine.proc.pid, SOCKET)
+    url = 'unix://' + socket
+    engine.wait_until(lambda: answers(url), 'an answer on ' + SOCKET, 60)
+    os.chmod(socket, 0o660)
+    return url
 
 
 class Docker(services.Service):
@@ -26,15 +47,6 @@ class Docker(services.Service):
             return '%s, engine %s (already running)' % (URL, answers())
         except Exception:
             pass
-        engine = self.daemon('dockerd', [
-            'dockerd', '--host', URL, '--group', 'docker',
-            '--pidfile', self.layout.data('run', 'docker-engine.pid'),
-            '--bridge=none', '--iptables=false', '--ip-masq=false',
-            '--ip-forward=false',
-            # Containers keep running while the engine restarts (an upgrade,
-            # a crash): instances outlive their engine as VMs outlive
-            # libvirtd.
-            '--live-restore'])
-        engine.wait_until(answers, 'an answer on ' + SOCKET, 60)
-        os.chmod(SOCKET, 0o660)
-        return '%s, engine %s' % (URL, answers())
+        url = start(self, 'dockerd',
+                    self.layout.data('run', 'docker-engine.pid'))
+        return '%s, engine %s' % (URL, answers(url))

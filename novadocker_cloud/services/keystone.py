@@ -28,7 +28,7 @@ def admin_cloud(layout):
 
 class Keystone(services.Service):
     name = 'keystone'
-    after = ('mariadb', 'venv')
+    after = ('mariadb', 'venv', 'management')
 
     def up(self):
         layout = self.layout
@@ -46,10 +46,15 @@ class Keystone(services.Service):
         as_root = ['--keystone-user', 'root', '--keystone-group', 'root']
         version = services.fingerprint(layout.db_url('keystone'),
                                        layout.password('admin'))
+        # The catalog follows the control plane's address: a cloud brought
+        # up again with more nodes, or back to one, registers it again.
+        catalog = services.fingerprint(version, layout.control_host)
         if not self.done('bootstrap', version):
             self.run(*manage, 'db_sync')
             self.run(*manage, 'fernet_setup', *as_root)
             self.run(*manage, 'credential_setup', *as_root)
+        if not self.done('catalog', catalog):
+            # Idempotent; it moves Keystone's own endpoint to a new URL.
             self.run(*manage, 'bootstrap',
                      '--bootstrap-password', layout.password('admin'),
                      '--bootstrap-username', 'admin',
@@ -61,9 +66,10 @@ class Keystone(services.Service):
         uwsgi.serve(self, 'keystone', 'keystone.wsgi.api:application',
                     cloud_layout.PORTS['keystone'],
                     {'OS_KEYSTONE_CONFIG_FILES': conf})
-        if not self.done('bootstrap', version):
+        if not self.done('catalog', catalog):
             self._register(admin_cloud(layout))
             self.mark('bootstrap', version)
+            self.mark('catalog', catalog)
         return layout.url('keystone', '/v3')
 
     def _register(self, cloud):
@@ -87,8 +93,12 @@ class Keystone(services.Service):
             service = identity.find_service(name) or identity.create_service(
                 name=name, type=kind)
             url = self.layout.url(port, path)
-            if not any(e.interface == 'public' for e in
-                       identity.endpoints(service_id=service.id)):
+            public = [e for e in identity.endpoints(service_id=service.id)
+                      if e.interface == 'public']
+            for endpoint in public:
+                if endpoint.url != url:
+                    identity.update_endpoint(endpoint, url=url)
+            if not public:
                 identity.create_endpoint(
                     service_id=service.id, interface='public', url=url,
                     region_id=cloud_layout.REGION)

@@ -6,37 +6,50 @@ and the host's uptime."""
 
 import os
 import shutil
+import sys
 
 from novadocker_cloud import process
 from novadocker_cloud import services
-from novadocker.virt.docker import hostinfo
 
 
 def mount_point(layout):
     return layout.data('lxcfs')
 
 
+def serve(service, name, point, lock, enter=list):
+    """LXCFS at ``point`` in the mounts ``enter`` places it among (a
+    node's)."""
+    if not shutil.which('lxcfs'):
+        raise process.StartError('lxcfs is not installed '
+                                 '(tools/setup-env.sh installs it)')
+    # A killed LXCFS leaves its FUSE mount behind, unreadable.
+    if os.path.ismount(point) or _stale(point):
+        process.run(['umount', '-l', point])
+    os.makedirs(point, exist_ok=True)
+    daemon = service.daemon(name, enter([
+        'lxcfs', '--foreground', '--enable-cfs', '--enable-loadavg',
+        # Its own lock file: the default is a system LXCFS's.
+        '--pidfile', lock, point]))
+    daemon.wait_until(lambda: _served(point, enter), 'LXCFS serving ' + point,
+                      30)
+    return '%s (%s)' % (point, ', '.join(_served(point, enter)))
+
+
+def _served(point, enter):
+    """What LXCFS serves at ``point``, asked among the mounts where it is
+    mounted (the driver asks the same from nova-compute)."""
+    return process.run(enter([
+        sys.executable, '-c', 'import sys; from novadocker.virt.docker '
+        'import hostinfo; print(*hostinfo.lxcfs_files(sys.argv[1], '
+        'hostinfo.LXCFS_FILES))', point])).split()
+
+
 class LXCFS(services.Service):
     name = 'lxcfs'
 
     def up(self):
-        if not shutil.which('lxcfs'):
-            raise process.StartError('lxcfs is not installed '
-                                     '(tools/setup-env.sh installs it)')
-        point = mount_point(self.layout)
-        # A killed LXCFS leaves its FUSE mount behind, unreadable.
-        if os.path.ismount(point) or _stale(point):
-            process.run(['umount', '-l', point])
-        os.makedirs(point, exist_ok=True)
-        daemon = self.daemon('lxcfs', [
-            'lxcfs', '--foreground', '--enable-cfs', '--enable-loadavg',
-            # Its own lock file: the default is a system LXCFS's.
-            '--pidfile', self.layout.data('run', 'lxcfs.lock'), point])
-        daemon.wait_until(
-            lambda: hostinfo.lxcfs_files(point, ['proc/uptime']),
-            'LXCFS serving ' + point, 30)
-        return '%s (%s)' % (point, ', '.join(
-            hostinfo.lxcfs_files(point, hostinfo.LXCFS_FILES)))
+        return serve(self, 'lxcfs', mount_point(self.layout),
+                     self.layout.data('run', 'lxcfs.lock'))
 
 
 def _stale(point):

@@ -47,6 +47,96 @@ def utc_now():
         tzinfo=None, microsecond=0)
 
 
+def prepare_user(service, node):
+    """The ``nova`` user, a member of the engine socket's group only (the
+    one access it has to it), and the node's directories it owns."""
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        service.run('useradd', '--system', '--user-group', '--home-dir',
+                    service.layout.data('nova'), '--shell',
+                    '/usr/sbin/nologin', USER)
+    service.run('usermod', '-aG', 'docker', USER)
+    for path in (node.data('nova'), node.data('nova', 'instances'),
+                 node.data('nova', 'lock')):
+        os.makedirs(path, exist_ok=True)
+        shutil.chown(path, USER, USER)
+
+
+def common_conf(layout, node):
+    """What every Nova service of ``node`` reads (the control plane's
+    services are node 1's)."""
+    return {
+        'DEFAULT': {'transport_url': layout.transport_url(),
+                    'host': node.name, 'my_ip': node.address,
+                    'state_path': node.data('nova'),
+                    'instances_path': node.data('nova', 'instances')},
+        'oslo_concurrency': {'lock_path': node.data('nova', 'lock')},
+        'oslo_messaging_rabbit': layout.rabbit_options(),
+        'placement': layout.keystone_auth('placement'),
+        'neutron': layout.keystone_auth('neutron'),
+        'service_user': dict(layout.keystone_auth('nova'),
+                             send_service_user_token='true'),
+        'glance': {'region_name': cloud_layout.REGION},
+        'serial_console': {'enabled': 'true',
+                           'base_url': serial_base_url()},
+    }
+
+
+def write_compute_conf(service, node, lxcfs_path=None):
+    """nova-cpu.conf of ``node``: what its nova-compute (and privsep
+    daemon) read; no database credentials, readable by the nova user.
+    Every node's engine and OVS are at the standard paths of its own
+    /var/run."""
+    layout = service.layout
+    sections = common_conf(layout, node)
+    sections['DEFAULT'].update({
+        'compute_driver': COMPUTE_DRIVER,
+        # One rootwrap configuration (and sudo rule) for the machine.
+        'rootwrap_config': layout.conf('nova', 'rootwrap.conf'),
+        # Wait for Neutron's network-vif-plugged, and fail without it.
+        'vif_plugging_is_fatal': 'true',
+        'vif_plugging_timeout': service.options.vif_plugging_timeout,
+        'shutdown_timeout': 10,
+        'resume_guests_state_on_host_boot': 'true',
+    })
+    sections.update({
+        # Keypairs reach the container's root, as cloud-init does on VMs.
+        'docker': {'host_url': docker_service.URL, 'inject_key': 'true',
+                   'lxcfs_path': lxcfs_path or lxcfs.mount_point(layout),
+                   # Tenants manage their interfaces as on a VM; port
+                   # security keeps a changed address off the network.
+                   'cap_add': 'NET_ADMIN'},
+        'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
+    })
+    # Only nova-serialproxy, on node 1, connects to the listeners.
+    sections['serial_console']['proxyclient_address'] = node.address
+    conf = node.conf('nova', 'nova-cpu.conf')
+    cloud_layout.write_ini(conf, sections, mode=0o640, group=USER)
+    return conf
+
+
+def wait_for_compute(service, node, compute, since):
+    """Until ``node``'s nova-compute reports and is mapped into cell1."""
+    admin = keystone.admin_cloud(service.layout)
+    compute.wait_until(
+        lambda: compute_reporting(admin, node.name, since),
+        'nova-compute of %s reporting up' % node.name, 180)
+    compute.wait_until(lambda: _discovered(service.layout, node.name),
+                       'the compute node %s in cell1' % node.name, 180)
+
+
+def _discovered(layout, host):
+    """Map ``host`` into cell1 once its nova-compute has registered."""
+    manage = [layout.bin('nova-manage'), '--config-file',
+              layout.conf('nova', 'nova.conf'), 'cell_v2']
+    if ' %s ' % host in process.run(manage + ['list_hosts']):
+        return True
+    process.run(manage + ['discover_hosts'])
+    time.sleep(1)
+    return False
+
+
 class Nova(services.Service):
     name = 'nova'
     after = ('keystone', 'placement', 'glance', 'neutron', 'rabbitmq',
@@ -54,9 +144,10 @@ class Nova(services.Service):
 
     def up(self):
         layout = self.layout
-        self._user()
+        node = cloud_layout.Node(layout, 1)
+        prepare_user(self, node)
         conf = self._control_conf()
-        compute_conf = self._compute_conf()
+        compute_conf = write_compute_conf(self, node)
         self._rootwrap()
         self._databases(conf)
         url = uwsgi.serve(
@@ -67,39 +158,19 @@ class Nova(services.Service):
         for name in ('nova-conductor', 'nova-scheduler'):
             self.daemon(name, [layout.bin(name), '--config-file', conf])
         serial_url = self._serial_proxy(conf)
+        since = utc_now()
         compute = self.daemon(
             'nova-compute', [layout.bin('nova-compute'), '--config-file',
                              compute_conf],
             user=USER, extra_groups=[grp.getgrnam('docker').gr_gid],
-            cwd=layout.data('nova'),
-            env=dict(os.environ, HOME=layout.data('nova')))
-        since = utc_now()
-        admin = keystone.admin_cloud(layout)
-        compute.wait_until(
-            lambda: compute_reporting(admin, layout.hostname, since),
-            'nova-compute reporting up', 180)
-        compute.wait_until(lambda: self._discovered(conf),
-                           'the compute node in cell1', 180)
+            cwd=node.data('nova'),
+            env=dict(os.environ, HOME=node.data('nova')))
+        wait_for_compute(self, node, compute, since)
         self._flavors()
         return '%s, serial consoles %s, compute host %s as user %s' % (
-            url, serial_url, layout.hostname, USER)
+            url, serial_url, node.name, USER)
 
     # -- set-up steps ------------------------------------------------------
-    def _user(self):
-        try:
-            pwd.getpwnam(USER)
-        except KeyError:
-            self.run('useradd', '--system', '--user-group', '--home-dir',
-                     self.layout.data('nova'), '--shell', '/usr/sbin/nologin',
-                     USER)
-        # The engine socket's group: the only access the user has to it.
-        self.run('usermod', '-aG', 'docker', USER)
-        for path in (self.layout.data('nova'),
-                     self.layout.data('nova', 'instances'),
-                     self.layout.data('nova', 'lock')):
-            os.makedirs(path, exist_ok=True)
-            shutil.chown(path, USER, USER)
-
     def _serial_proxy(self, conf):
         """nova-serialproxy: checks a console token, asks the compute
         whether the port is the instance's, then relays the websocket to
@@ -113,22 +184,7 @@ class Nova(services.Service):
         return serial_base_url()
 
     def _common(self):
-        layout = self.layout
-        return {
-            'DEFAULT': {'transport_url': layout.transport_url(),
-                        'host': layout.hostname, 'my_ip': cloud_layout.HOST,
-                        'state_path': layout.data('nova'),
-                        'instances_path': layout.data('nova', 'instances')},
-            'oslo_concurrency': {'lock_path': layout.data('nova', 'lock')},
-            'oslo_messaging_rabbit': layout.rabbit_options(),
-            'placement': layout.keystone_auth('placement'),
-            'neutron': layout.keystone_auth('neutron'),
-            'service_user': dict(layout.keystone_auth('nova'),
-                                 send_service_user_token='true'),
-            'glance': {'region_name': cloud_layout.REGION},
-            'serial_console': {'enabled': 'true',
-                               'base_url': serial_base_url()},
-        }
+        return common_conf(self.layout, cloud_layout.Node(self.layout, 1))
 
     def _control_conf(self):
         """nova.conf of the API, conductor and scheduler (databases)."""
@@ -153,35 +209,6 @@ class Nova(services.Service):
         cloud_layout.write_ini(conf, sections, mode=0o600)
         self.copy_from_venv('nova/api-paste.ini',
                             layout.conf('nova', 'api-paste.ini'))
-        return conf
-
-    def _compute_conf(self):
-        """nova-cpu.conf: what nova-compute (and its privsep daemon) read;
-        no database credentials, readable by the nova user."""
-        layout = self.layout
-        sections = self._common()
-        sections['DEFAULT'].update({
-            'compute_driver': COMPUTE_DRIVER,
-            'rootwrap_config': layout.conf('nova', 'rootwrap.conf'),
-            # Wait for Neutron's network-vif-plugged, and fail without it.
-            'vif_plugging_is_fatal': 'true',
-            'vif_plugging_timeout': self.options.vif_plugging_timeout,
-            'shutdown_timeout': 10,
-            'resume_guests_state_on_host_boot': 'true',
-        })
-        sections.update({
-            # Keypairs reach the container's root, as cloud-init does on VMs.
-            'docker': {'host_url': docker_service.URL, 'inject_key': 'true',
-                       'lxcfs_path': lxcfs.mount_point(layout),
-                       # Tenants manage their interfaces as on a VM; port
-                       # security keeps a changed address off the network.
-                       'cap_add': 'NET_ADMIN'},
-            'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
-        })
-        # Only nova-serialproxy, on this host, connects to the listeners.
-        sections['serial_console']['proxyclient_address'] = cloud_layout.HOST
-        conf = layout.conf('nova', 'nova-cpu.conf')
-        cloud_layout.write_ini(conf, sections, mode=0o640, group=USER)
         return conf
 
     def _rootwrap(self):
@@ -227,17 +254,6 @@ class Nova(services.Service):
         self.run(*manage, 'db', 'sync')
         self.run(*manage, 'db', 'online_data_migrations')
         self.mark('db', migrated)
-
-    def _discovered(self, conf):
-        """Map this host into cell1 once nova-compute has registered."""
-        manage = [self.layout.bin('nova-manage'), '--config-file', conf,
-                  'cell_v2']
-        hosts = process.run(manage + ['list_hosts'])
-        if ' %s ' % self.layout.hostname in hosts:
-            return True
-        process.run(manage + ['discover_hosts'])
-        time.sleep(1)
-        return False
 
     def _flavors(self):
         cloud = keystone.admin_cloud(self.layout)

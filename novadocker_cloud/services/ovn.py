@@ -4,6 +4,7 @@ chassis that can also be the gateway. ``br-ex`` carries the provider
 network of floating IPs; its host side holds the network's first address,
 so floating IPs are reachable from this host and from nowhere else."""
 
+import functools
 import json
 import os
 
@@ -53,9 +54,38 @@ def chassis_hostnames():
     return [row[0] for row in out['data']]
 
 
+def start_controller(service, name, chassis, remote, encap_ip, run_dir,
+                     external_ids=(), enter=list):
+    """ovn-controller making the OVS of the /run it sees (``enter``: a
+    node's) the chassis ``chassis``, tunnelling Geneve from ``encap_ip``;
+    its control socket in ``run_dir``."""
+    vsctl = functools.partial(openvswitch.vsctl, enter=enter)
+    vsctl('set', 'Open_vSwitch', '.', *('external_ids:' + setting for setting
+                                        in ('system-id=' + chassis,
+                                            'hostname=' + chassis,
+                                            'ovn-remote=' + remote,
+                                            'ovn-encap-type=geneve',
+                                            'ovn-encap-ip=' + encap_ip,
+                                            'ovn-bridge=' + INTEGRATION_BRIDGE,
+                                            'ovn-bridge-datapath-type=netdev',
+                                            *external_ids)))
+    os.makedirs(run_dir, exist_ok=True)
+    controller = service.daemon(name, enter([
+        'ovn-controller', openvswitch.CONNECTION,
+        '--pidfile=' + os.path.join(run_dir, 'ovn-controller.pid'),
+        '--log-file=' + service.layout.log(name)]),
+        env=dict(os.environ, OVN_RUNDIR=run_dir))
+    controller.wait_until(lambda: chassis in chassis_hostnames(),
+                          'chassis %s in the southbound database' % chassis,
+                          60)
+    controller.wait_until(lambda: vsctl(
+        '--if-exists', 'get', 'Bridge', INTEGRATION_BRIDGE,
+        'datapath_type') == 'netdev', 'br-int', 60)
+
+
 class OVN(services.Service):
     name = 'ovn'
-    after = ('openvswitch',)
+    after = ('openvswitch', 'management')
 
     def _env(self):
         return dict(os.environ, OVN_RUNDIR=self.layout.data('run', 'ovn'))
@@ -75,9 +105,13 @@ class OVN(services.Service):
                           schema).strip() == 'yes':
                 self.run('ovsdb-tool', 'convert', path, schema)
             process.port_free(cloud_layout.HOST, port)
+            # Further nodes' ovn-controllers reach the SB over the
+            # management link.
+            hosts = self.layout.listen_hosts if db == 'sb' else \
+                [cloud_layout.HOST]
             databases.append(self.daemon('ovsdb-server-' + db, [
                 'ovsdb-server', path,
-                '--remote=ptcp:%d:%s' % (port, cloud_layout.HOST),
+                *('--remote=ptcp:%d:%s' % (port, host) for host in hosts),
                 '--remote=punix:' + os.path.join(directory, db + '.sock'),
                 '--unixctl=' + os.path.join(directory, db + '.ctl'),
                 '--pidfile=' + os.path.join(directory, db + '.pid'),
@@ -94,29 +128,12 @@ class OVN(services.Service):
             '--pidfile=' + os.path.join(directory, 'ovn-northd.pid'),
             '--log-file=' + self.layout.log('ovn-northd')], env=self._env())
         self._public_bridge()
-        vsctl = openvswitch.vsctl
-        vsctl('set', 'Open_vSwitch', '.',
-              'external_ids:system-id=' + self.layout.hostname,
-              'external_ids:hostname=' + self.layout.hostname,
-              'external_ids:ovn-remote=' + sb_connection(),
-              'external_ids:ovn-encap-type=geneve',
-              'external_ids:ovn-encap-ip=' + cloud_layout.HOST,
-              'external_ids:ovn-bridge=' + INTEGRATION_BRIDGE,
-              'external_ids:ovn-bridge-datapath-type=netdev',
-              'external_ids:ovn-bridge-mappings=%s:%s' % (
-                  cloud_layout.PHYSNET, PUBLIC_BRIDGE),
-              'external_ids:ovn-cms-options=enable-chassis-as-gw')
-        controller = self.daemon('ovn-controller', [
-            'ovn-controller', openvswitch.CONNECTION,
-            '--pidfile=' + os.path.join(directory, 'ovn-controller.pid'),
-            '--log-file=' + self.layout.log('ovn-controller')],
-            env=self._env())
-        controller.wait_until(
-            lambda: self.layout.hostname in chassis_hostnames(),
-            'this chassis in the southbound database', 60)
-        controller.wait_until(lambda: vsctl(
-            '--if-exists', 'get', 'Bridge', INTEGRATION_BRIDGE,
-            'datapath_type') == 'netdev', 'br-int', 60)
+        start_controller(
+            self, 'ovn-controller', self.layout.hostname, sb_connection(),
+            cloud_layout.HOST, self.layout.data('run', 'ovn'),
+            ['ovn-bridge-mappings=%s:%s' % (cloud_layout.PHYSNET,
+                                            PUBLIC_BRIDGE),
+             'ovn-cms-options=enable-chassis-as-gw'])
         return 'NB %s, SB %s, chassis %s, %s %s/24' % (
             nb_connection(), sb_connection(), self.layout.hostname,
             PUBLIC_BRIDGE, cloud_layout.PUBLIC_HOST_ADDRESS)

@@ -1,6 +1,7 @@
 """RabbitMQ: the message bus between the Nova services (and Neutron's
-notifier), on 127.0.0.1 with its own epmd, one user with a random
-password."""
+notifier), on the cloud's listen addresses (its configuration file's
+listeners: the environment's single address would override them), with
+its own epmd on 127.0.0.1, one user with a random password."""
 
 import os
 import shutil
@@ -14,16 +15,20 @@ RABBITMQ_BIN = '/usr/lib/rabbitmq/bin'
 
 class RabbitMQ(services.Service):
     name = 'rabbitmq'
+    after = ('management',)
 
     def up(self):
         base = self.layout.data('rabbitmq')
         os.makedirs(os.path.join(base, 'log'), exist_ok=True)
         with open(os.path.join(base, 'enabled_plugins'), 'w') as f:
             f.write('[].\n')
+        listeners = ''.join(
+            'listeners.tcp.%d = %s:%d\n' % (
+                number, host, cloud_layout.PORTS['rabbitmq'])
+            for number, host in enumerate(self.layout.listen_hosts, 1))
         with open(os.path.join(base, 'rabbitmq.conf'), 'w') as f:
-            f.write('listeners.tcp.1 = %s:%d\nloopback_users = none\n'
-                    'vm_memory_high_watermark.absolute = 512MiB\n'
-                    % (cloud_layout.HOST, cloud_layout.PORTS['rabbitmq']))
+            f.write(listeners + 'loopback_users = none\n'
+                    'vm_memory_high_watermark.absolute = 512MiB\n')
         for path in (base,):
             for root, dirs, files in os.walk(path):
                 shutil.chown(root, 'rabbitmq', 'rabbitmq')
@@ -69,8 +74,6 @@ def _env(layout):
         os.environ, HOME=base,
         PATH=RABBITMQ_BIN + ':' + os.environ.get('PATH', '/usr/bin:/bin'),
         RABBITMQ_NODENAME='rabbit@localhost',
-        RABBITMQ_NODE_IP_ADDRESS=cloud_layout.HOST,
-        RABBITMQ_NODE_PORT=str(cloud_layout.PORTS['rabbitmq']),
         RABBITMQ_MNESIA_BASE=os.path.join(base, 'mnesia'),
         RABBITMQ_LOG_BASE=os.path.join(base, 'log'),
         ERL_CRASH_DUMP=os.path.join(base, 'log', 'erl_crash.dump'),

@@ -1,5 +1,6 @@
 """How every API is served: uWSGI (pyuwsgi from PyPI), as devstack does,
-speaking HTTP itself on 127.0.0.1 (no Apache in front)."""
+speaking HTTP itself on 127.0.0.1, and on the management address in a
+cloud of more than one node (no Apache in front)."""
 
 import os
 
@@ -9,7 +10,7 @@ from novadocker_cloud import process
 
 def serve(service, name, module, port, env, processes=2, extra=()):
     """Start ``module`` (``package.module:application``) under uWSGI on
-    127.0.0.1:``port`` and wait until it answers HTTP.
+    ``port`` of the cloud's listen addresses and wait until it answers HTTP.
 
     The app reads its configuration location from ``env`` at import time:
     uWSGI's own ``env =`` lines come too late for that (the interpreter is
@@ -20,7 +21,8 @@ def serve(service, name, module, port, env, processes=2, extra=()):
     ini = layout.data('uwsgi', name + '.ini')
     os.makedirs(os.path.dirname(ini), exist_ok=True)
     lines = ['[uwsgi]', 'module = ' + module,
-             'http-socket = %s:%d' % (cloud_layout.HOST, port),
+             *('http-socket = %s:%d' % (host, port)
+               for host in layout.listen_hosts),
              'processes = %d' % processes, 'master = true',
              'enable-threads = true', 'lazy-apps = true', 'need-app = true',
              'die-on-term = true', 'exit-on-reload = false',

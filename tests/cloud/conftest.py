@@ -8,6 +8,7 @@ pytest session of their own (tools/run-tests.sh), apart from the functional
 tests' private switches.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,11 +43,20 @@ def cloud():
         yield _connected(layout)
         return
     log_path = os.path.join('/tmp', 'novadocker-cloud-tests.log')
+    with launched(['--vif-plugging-timeout', str(VIF_PLUGGING_TIMEOUT)],
+                  log_path):
+        yield _connected(layout)
+    assert not orchestrator.running(layout), _read(log_path)
+
+
+@contextlib.contextmanager
+def launched(options, log_path):
+    """``python -m novadocker_cloud up`` with ``options``, until it serves;
+    stopped when the block ends."""
     log = open(log_path, 'w')
     began = time.monotonic()
     launcher = subprocess.Popen(
-        [sys.executable, '-m', 'novadocker_cloud', 'up',
-         '--vif-plugging-timeout', str(VIF_PLUGGING_TIMEOUT)],
+        [sys.executable, '-m', 'novadocker_cloud', 'up', *options],
         cwd=cloud_layout.REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         # Printed once clouds.yaml is written.
@@ -57,14 +67,13 @@ def cloud():
                 pytest.fail('the cloud took over 15 min:\n' + _read(log_path))
             time.sleep(1)
         print('\ncloud up in %.1fs' % (time.monotonic() - began))
-        yield _connected(layout)
+        yield
     finally:
         launcher.send_signal(signal.SIGTERM)
         try:
-            launcher.wait(timeout=120)
+            launcher.wait(timeout=180)
         finally:
             log.close()
-    assert not orchestrator.running(layout), _read(log_path)
 
 
 def _connected(layout):

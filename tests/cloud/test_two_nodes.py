@@ -1,0 +1,173 @@
+"""A cloud of two compute nodes on this machine (``up --nodes 2``): node 2
+in namespaces of its own with its own engine, OVS, OVN chassis and
+nova-compute. A server placed on node 2 is bound there, runs in node 2's
+engine only, is reached from this host through its floating IP (NATed on
+node 1, the gateway chassis) and from a server on node 1 over the project
+network (Geneve between the nodes' br-phy bridges); deleting both leaves
+nothing on either node.
+
+Opt-in (``NOVADOCKER_TWO_NODES=1``), in a pytest session of its own: the
+two-node cloud has a state directory of its own and the same ports as the
+session's single-node cloud, so the two cannot run at once. It uses a
+two-node cloud kept up by hand in that state directory, or brings one up
+and stops it.
+"""
+
+import os
+
+import docker
+import openstack
+import pytest
+
+from novadocker_cloud import audit
+from novadocker_cloud import clouds
+from novadocker_cloud import demo
+from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import orchestrator
+from novadocker_cloud import process
+from novadocker_cloud.services import management
+from novadocker_cloud.services import ovn
+from tests.cloud import conftest
+from tests.cloud import helpers
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get('NOVADOCKER_TWO_NODES'),
+    reason='opt-in: NOVADOCKER_TWO_NODES=1 (a cloud of its own, ~4 min)')
+
+STATE_DIR = '/var/lib/novadocker-cloud-n2'
+CONFIG_DIR = '/etc/novadocker-cloud-n2'
+
+
+@pytest.fixture(scope='module')
+def layout():
+    layout = cloud_layout.Layout(STATE_DIR, CONFIG_DIR, nodes=2)
+    if orchestrator.running(layout):
+        assert management.exists(layout), 'the cloud in %s has one node' % (
+            STATE_DIR)
+        yield layout
+        return
+    if process.tcp_open(cloud_layout.HOST, cloud_layout.PORTS['keystone']):
+        pytest.fail('another cloud holds the ports: stop it first')
+    log_path = '/tmp/novadocker-cloud-two-nodes.log'
+    with conftest.launched(['--nodes', '2', '--state-dir', STATE_DIR,
+                            '--config-dir', CONFIG_DIR,
+                            '--vif-plugging-timeout', '60'], log_path):
+        yield layout
+    assert not orchestrator.running(layout), conftest._read(log_path)
+    assert not management.exists(layout)
+    assert not os.path.exists(management.netns_path())
+
+
+@pytest.fixture(scope='module')
+def cloud(layout):
+    return helpers.Cloud(layout, {name: clouds.connect(layout, name)
+                                  for name in clouds.IDENTITIES})
+
+
+@pytest.fixture(scope='module')
+def nodes(layout):
+    return [cloud_layout.Node(layout, n) for n in (1, 2)]
+
+
+@pytest.fixture(scope='module')
+def operator(cloud):
+    """The admin working in the demo project: placing a server on a host
+    (``nova:<host>``) is an admin's right, and the server is then the
+    project's, behind its security group and router."""
+    identity = cloud.admin.identity
+    project = identity.find_project('demo', domain_id='default')
+    identity.assign_project_role_to_user(
+        project, identity.find_user('admin', domain_id='default'),
+        identity.find_role('admin'))
+    return openstack.connect(
+        auth_url=cloud.layout.url('keystone'), username='admin',
+        password=cloud.layout.password('admin'), project_name='demo',
+        user_domain_name='Default', project_domain_name='Default',
+        region_name=cloud_layout.REGION, identity_api_version='3')
+
+
+@pytest.fixture(scope='module')
+def web_image(cloud):
+    image = cloud.upload_docker_image('tests-web', cloud.demo)
+    yield image
+    cloud.demo.image.delete_image(image)
+
+
+@pytest.fixture
+def engines(cloud):
+    """{node number: engine client} as the audit reaches them."""
+    clients = {number: view.engine() for number, view in
+               enumerate(audit.nodes(cloud.layout), 1)}
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def _boot_on(cloud, operator, node, name, image):
+    server = operator.compute.create_server(
+        name=name, image_id=image.id,
+        flavor_id=cloud.admin.compute.find_flavor('docker.small').id,
+        networks=[{'uuid': cloud.demo.network.find_network('private').id}],
+        availability_zone='nova:' + node.name)
+    return operator.compute.wait_for_server(server, wait=180, interval=0.5)
+
+
+def test_node_two_is_a_second_chassis_and_hypervisor(cloud, nodes,
+                                                     engines):
+    assert sorted(ovn.chassis_hostnames()) == sorted(n.name for n in nodes)
+    for node in nodes:
+        encap = ovn.sbctl('--bare', '--columns=ip', 'find', 'Encap',
+                          'chassis_name=' + node.name)
+        assert encap == node.tunnel_address
+    hypervisors = {h.name: h for h in cloud.admin.compute.hypervisors(
+        details=True)}
+    assert sorted(hypervisors) == sorted(n.name for n in nodes)
+    assert all(h.state == 'up' and h.status == 'enabled'
+               for h in hypervisors.values())
+    # Each node's engine is its own: its identity, its data root.
+    assert len(engines) == 2
+    infos = [engine.info() for engine in engines.values()]
+    assert infos[0]['ID'] != infos[1]['ID']
+    assert infos[1]['DockerRootDir'] == nodes[1].data('docker')
+
+
+def test_a_server_on_node_two_is_reached_through_geneve(
+        cloud, operator, nodes, web_image, engines):
+    first, second = nodes
+    far = _boot_on(cloud, operator, second, 'on-node2', web_image)
+    near = _boot_on(cloud, operator, first, 'on-node1', web_image)
+    public = cloud.demo.network.find_network('public')
+    fip = cloud.demo.network.create_ip(floating_network_id=public.id)
+    try:
+        assert far.status == near.status == 'ACTIVE'
+        assert far.hypervisor_hostname == second.name
+        [port] = cloud.ports_of(far.id)
+        assert port.status == 'ACTIVE'
+        assert port.binding_host_id == second.name
+        chassis = ovn.sbctl('--bare', '--columns=chassis', 'find',
+                            'Port_Binding', 'logical_port=' + port.id)
+        assert ovn.sbctl('get', 'Chassis', chassis,
+                         'hostname').strip('"') == second.name
+        with pytest.raises(docker.errors.NotFound):
+            engines[1].inspect_container('nova-' + far.id)
+        assert engines[2].inspect_container(
+            'nova-' + far.id)['State']['Status'] == 'running'
+        with pytest.raises(docker.errors.NotFound):
+            engines[2].inspect_container('nova-' + near.id)
+        # From this host, through the gateway on node 1 and the tunnel.
+        cloud.demo.network.update_ip(fip, port_id=port.id)
+        assert demo.fetch('http://%s/' % fip.floating_ip_address,
+                          timeout=60) == 'hello from on-node2'
+        # From node 1's server, over the project network.
+        address = port.fixed_ips[0]['ip_address']
+        run = engines[1].exec_create(
+            'nova-' + near.id, ['timeout', '20', 'wget', '-q', '-O', '-',
+                                'http://%s/' % address])
+        page = engines[1].exec_start(run).decode().strip()
+        assert page == 'hello from on-node2'
+        assert engines[1].exec_inspect(run)['ExitCode'] == 0
+    finally:
+        cloud.demo.network.delete_ip(fip)
+        for server in (far, near):
+            cloud.delete(operator, server)
+    assert audit.orphans(cloud.layout, cloud.admin) == {}
