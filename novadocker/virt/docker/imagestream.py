@@ -18,6 +18,8 @@ import tarfile
 import threading
 import time
 
+from novadocker.virt.docker import layersize
+
 MB = 10 ** 6
 MANIFEST = 'manifest.json'
 # manifest.json and tar extended headers are the only entries read whole; a
@@ -39,6 +41,16 @@ class Truncated(StreamError):
 
 class Corrupt(StreamError):
     """The bytes are not what they should be: trying again will not help."""
+
+
+class Oversized(Corrupt):
+    """The image unpacks to more than the room it is allowed."""
+
+    def __init__(self, unpacked, limit):
+        super().__init__('its layers unpack to at least %d bytes, more than '
+                         'the %d allowed' % (unpacked, limit))
+        self.unpacked = unpacked
+        self.limit = limit
 
 
 def _release_after(pieces, check):
@@ -142,19 +154,6 @@ class Transfer:
                               % (self._hasher.name, actual, self._digest))
 
 
-def _pax_records(data):
-    """The records of a pax extended header: b"<len> <key>=<value>\\n"..."""
-    records = {}
-    pos = 0
-    while pos < len(data) and data[pos]:
-        space = data.index(b' ', pos)
-        length = int(data[pos:space])
-        key, _, value = data[space + 1:pos + length - 1].partition(b'=')
-        records[key.decode()] = value.decode('utf-8', 'surrogateescape')
-        pos += length
-    return records
-
-
 def _padded(size):
     return -(-size // _BLOCK) * _BLOCK
 
@@ -170,11 +169,22 @@ class DockerSaveTarball:
     the tarball then moves none of the engine's tags, whatever names the
     uploader gave the image. After iteration, ``image`` is the manifest's
     entry for the image (Config, RepoTags, Layers).
+
+    With ``max_unpacked`` (bytes), every other member is measured as a
+    layer (see layersize: what the engine will write when it unpacks it;
+    the manifest that says which members are layers comes last) and the
+    stream fails with :class:`Oversized` as soon as they add up to more.
+    A sparse member of the tarball itself, which no "docker save" writes,
+    is refused: it would unpack to more than it holds before any layer is.
     """
 
-    def __init__(self, chunks, strip_repo_tags=False):
+    def __init__(self, chunks, strip_repo_tags=False, max_unpacked=None):
         self._chunks = chunks
         self._strip = strip_repo_tags
+        self._max_unpacked = max_unpacked
+        self.unpacked = 0       # bytes the layers measured so far unpack to
+        self._layer = None      # LayerSize of the member passing, if any
+        self._layer_left = 0    # its content still to come (no padding)
         self.image = None
         self._offset = 0        # input bytes parsed before the current chunk
         self._header = bytearray()
@@ -203,6 +213,8 @@ class DockerSaveTarball:
                 n = min(self._remaining, len(view) - pos)
                 if self._capture is None:
                     out.append(view[pos:pos + n])
+                    if self._layer is not None:
+                        self._measure(view[pos:pos + n])
                 else:
                     self._capture += view[pos:pos + n]
                 pos += n
@@ -223,6 +235,23 @@ class DockerSaveTarball:
             return chunk
         return b''.join(out)
 
+    def _measure(self, data):
+        """Feed the passing member's content (not its padding) to its
+        LayerSize; fail once the layers unpack to more than allowed."""
+        data = data[:self._layer_left]
+        self._layer_left -= len(data)
+        try:
+            self._layer.feed(data)
+            if not self._layer_left:
+                self._layer.finish()
+        except layersize.Unmeasurable as e:
+            raise Corrupt('cannot tell how much a layer unpacks to: %s' % e)
+        unpacked = self.unpacked + self._layer.size
+        if unpacked > self._max_unpacked:
+            raise Oversized(unpacked, self._max_unpacked)
+        if not self._layer_left:
+            self.unpacked, self._layer = unpacked, None
+
     def _on_header(self, block, offset):
         """Output released by a complete header block at ``offset``."""
         if block == _ZERO_BLOCK:
@@ -237,11 +266,17 @@ class DockerSaveTarball:
             return self._start_capture('extended', info, info.size, block)
         name = self._pending.pop('path', info.name)
         size = self._pending.pop('size', info.size)
+        sparse = self._pending.pop('sparse', False)
         self._pending.clear()
+        if sparse or info.type == tarfile.GNUTYPE_SPARSE:
+            raise Corrupt('not a docker-save tarball: %s is a sparse file'
+                          % name)
         self._remaining = _padded(size)
-        if (info.type in tarfile.REGULAR_TYPES
-                and posixpath.normpath(name).lstrip('/') == MANIFEST):
-            return self._start_capture('manifest', info, size, block)
+        if info.type in tarfile.REGULAR_TYPES:
+            if posixpath.normpath(name).lstrip('/') == MANIFEST:
+                return self._start_capture('manifest', info, size, block)
+            if self._max_unpacked is not None and size:
+                self._layer, self._layer_left = layersize.LayerSize(), size
         return self._release_held() + [block]
 
     def _start_capture(self, kind, info, size, block):
@@ -284,11 +319,13 @@ class DockerSaveTarball:
             return {'path': content.rstrip(b'\0').decode(
                 'utf-8', 'surrogateescape')}
         try:
-            records = _pax_records(content)
+            records = layersize.pax_records(content)
             found = {key: records[key] for key in ('path', 'size')
                      if key in records}
             if 'size' in found:
                 found['size'] = int(found['size'])
+            if layersize.sparse_records(records):
+                found['sparse'] = True
             return found
         except ValueError as e:
             raise Corrupt('not a docker-save tarball: malformed pax header '
