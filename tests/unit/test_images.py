@@ -6,6 +6,7 @@ import hashlib
 from glanceclient.common import utils as glanceclient_utils
 from nova import exception
 from nova import objects
+from oslo_utils import units
 import pytest
 
 from novadocker.virt.docker import images
@@ -115,3 +116,11 @@ def test_docker_references(name):
     'a:b:c', '-a', 'a/', 'x' * 256])
 def test_glance_names_that_are_no_docker_reference(name):
     assert not images.is_docker_reference(name)
+
+
+@pytest.mark.parametrize('root_gb, limit', [(0, None), (1, units.Gi),
+                                            (20, 20 * units.Gi)])
+def test_an_image_may_unpack_to_the_flavors_root_disk(root_gb, limit):
+    """root_gb 0 is Nova's "as large as the image": no limit."""
+    flavor = objects.Flavor(root_gb=root_gb)
+    assert images.root_disk_bytes(flavor) == limit

@@ -61,22 +61,28 @@ def test_environment_from_metadata():
         'B_2': 'x', 'a': '', '_c': '5'}
 
 
-@pytest.mark.parametrize('key', ['1abc', 'with-dash', 'sp ace', '', 'ü'])
+# InvalidInput: Nova aborts the build with it as the server's fault, where
+# another host would refuse the same request.
+@pytest.mark.parametrize('key', ['1abc', 'with-dash', 'bad key', '', 'ü'])
 def test_environment_rejects_invalid_names(key):
-    with pytest.raises(exception.InstanceDeployFailure) as e:
+    with pytest.raises(exception.InvalidInput) as e:
         spec.environment({key: 'v'})
     assert repr(key) in str(e.value)
+    assert 'environment variable name' in str(e.value)
 
 
 def test_environment_rejects_nul_and_oversized_values():
-    with pytest.raises(exception.InstanceDeployFailure, match='NUL'):
+    with pytest.raises(exception.InvalidInput, match='NUL'):
         spec.environment({'K': 'a\0b'})
-    with pytest.raises(exception.InstanceDeployFailure, match='longer'):
+    with pytest.raises(exception.InvalidInput, match='longer'):
         spec.environment({'K': 'x' * (spec.MAX_ENV_VALUE_BYTES + 1)})
 
 
+IMAGE_ID = 'a2459075-d96c-40d5-893e-577ff92e721c'
+
+
 def _image(**props):
-    return objects.ImageMeta.from_dict({'properties': props})
+    return objects.ImageMeta.from_dict({'id': IMAGE_ID, 'properties': props})
 
 
 def test_command_is_argv_never_a_shell_line():
@@ -88,8 +94,10 @@ def test_command_is_argv_never_a_shell_line():
 
 @pytest.mark.parametrize('line', ['', '   ', 'unbalanced "quote'])
 def test_command_rejects_unusable_lines(line):
-    with pytest.raises(exception.InstanceDeployFailure):
+    with pytest.raises(exception.ImageUnacceptable) as e:
         spec.command(_image(os_command_line=line))
+    assert str(e.value).startswith('Image %s is unacceptable: '
+                                   'os_command_line %r' % (IMAGE_ID, line))
 
 
 @pytest.mark.parametrize('name', ['web-1', 'a.b.example', 'x' * 63])
@@ -110,11 +118,29 @@ def test_an_fqdn_longer_than_the_kernel_holds_keeps_its_first_label():
     assert host['extra_hosts'] == {'web.example.com': '10.0.0.5'}
 
 
-@pytest.mark.parametrize('name', ['-bad', 'under_score', 'sp ace', 'x' * 64,
-                                  'a..b', 'semi;colon'])
-def test_invalid_hostnames(name):
-    with pytest.raises(exception.InstanceDeployFailure):
-        spec.hostname(factories.instance(hostname=name))
+@pytest.mark.parametrize('name, valid', [
+    # What Nova's API derives from "ünïcödé-сервер": Latin-1 letters kept.
+    ('ünïcödé', 'unicode'),
+    ('web-ñ1', 'web-n1'),
+    ('-bad', 'bad'),
+    ('under_score', 'under-score'),
+    ('sp ace', 'sp-ace'),
+    ('x' * 64, 'x' * 63),
+    ('semi;colon', 'semicolon'),
+    ('a..b', 'a--b'),
+])
+def test_invalid_hostnames_are_made_valid_as_nova_does(name, valid):
+    instance = factories.instance(hostname=name)
+    assert spec.hostname(instance) == valid
+    create, host = spec.network_identity(instance, factories.network_info())
+    assert create == {'hostname': valid}
+    assert host['extra_hosts'] == {valid: '10.0.0.5'}
+
+
+@pytest.mark.parametrize('name', ['сервер', '服务器', '---'])
+def test_a_hostname_with_nothing_valid_is_novas_fallback(name):
+    instance = factories.instance(hostname=name)
+    assert spec.hostname(instance) == 'Server-' + instance.uuid
 
 
 def test_dns_and_own_name_come_from_the_subnets():

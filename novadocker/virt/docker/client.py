@@ -69,6 +69,8 @@ class DockerUnavailable(exception.HypervisorUnavailable):
 
 
 class DockerAPIError(exception.NovaException):
+    """``status_code``: the engine's HTTP status, when it answered (see
+    failures.py: whose fault a refusal is)."""
     msg_fmt = _('Docker engine refused %(action)s: %(reason)s')
 
 
@@ -188,9 +190,11 @@ def translated_errors(action, instance=None):
     except docker_errors.NotFound as e:
         if instance is not None:
             raise exception.InstanceNotFound(instance_id=instance.uuid)
-        raise DockerAPIError(action=action, reason=e.explanation or e)
+        raise DockerAPIError(action=action, reason=e.explanation or e,
+                             status_code=e.status_code)
     except docker_errors.APIError as e:
-        raise DockerAPIError(action=action, reason=e.explanation or e)
+        raise DockerAPIError(action=action, reason=e.explanation or e,
+                             status_code=e.status_code)
     except (requests.exceptions.ConnectionError,
             requests.exceptions.Timeout) as e:
         raise DockerUnavailable(url=CONF.docker.host_url, reason=e)
@@ -381,11 +385,22 @@ class DockerClient:
         except exception.InstanceNotFound:
             pass
 
-    def logs(self, instance, tail_lines, name=None):
+    def logs(self, instance, tail_lines, max_bytes, name=None):
+        """The last ``max_bytes`` of the container's last ``tail_lines``
+        lines of stdout and stderr. Streamed, and only that much kept: the
+        engine splits a line at 16 KiB, so a process writing megabytes
+        without a newline makes each line that long, and the tail would
+        otherwise be held whole (5000 such lines: 80 MB)."""
         name = name or container_name(instance.uuid)
         with translated_errors('reading the log of ' + name, instance):
-            return self.api.logs(name, stdout=True, stderr=True,
-                                 tail=tail_lines)
+            kept = bytearray()
+            for chunk in self.api.logs(name, stdout=True, stderr=True,
+                                       tail=tail_lines, stream=True,
+                                       follow=False):
+                kept += chunk
+                if len(kept) > 2 * max_bytes:
+                    del kept[:-max_bytes]
+            return bytes(kept[-max_bytes:])
 
     def put_archive(self, instance, path, data, name=None):
         name = name or container_name(instance.uuid)

@@ -43,6 +43,7 @@ from novadocker.virt.docker import client
 from novadocker.virt.docker import config_drive
 from novadocker.virt.docker import console
 from novadocker.virt.docker import events
+from novadocker.virt.docker import failures
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import images
 from novadocker.virt.docker import file_injection
@@ -59,6 +60,8 @@ LOG = logging.getLogger(__name__)
 MAX_CONSOLE_BYTES = 100 * units.Ki
 CONSOLE_TAIL_LINES = 5000
 BOOT_FAILURE_TAIL_LINES = 10
+# Of which a fault keeps the end of what fits in Nova's 255 characters.
+BOOT_FAILURE_TAIL_BYTES = 1024
 
 # Docker's StartedAt for a container that never ran.
 NEVER_STARTED = '0001-01-01T00:00:00Z'
@@ -332,16 +335,28 @@ class DockerDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
-        image = images.ensure(self.docker, context, image_meta,
-                              instance=instance)
-        self._spawn(instance, image, image_meta, injected_files,
-                    admin_password, network_info, power_on)
+        """Load the image if the engine lacks it, then create and start the
+        container with its ports. A failure leaves nothing: no container,
+        no port, no config drive, and no copy of an image that failed the
+        boot itself (unless a container uses it). What another host would
+        fail the same way (the request, the image: see failures.py) raises
+        what makes Nova abort the build with the cause as the server's
+        fault; a failure of this host, what makes Nova try another."""
+        image = images.ensure_for_boot(self.docker, context, image_meta,
+                                       instance)
+        try:
+            self._spawn(instance, image, image_meta, injected_files,
+                        admin_password, network_info, power_on)
+        except exception.ImageUnacceptable:
+            with excutils.save_and_reraise_exception():
+                images.remove_unusable(self.docker, image_meta.id)
 
     def _spawn(self, instance, image, image_meta, injected_files,
                admin_password, network_info, power_on):
         """Create the instance's container from the engine's ``image``
         (``image_meta`` says how to run it) and start it unless not
-        ``power_on``; on failure nothing is left."""
+        ``power_on``; on failure nothing is left, and a refusal that is
+        the image's is ImageUnacceptable (failures.py)."""
         sandbox = (client.sandbox_name(instance.uuid)
                    if CONF.docker.network_sandbox else None)
         drive = config_drive.config_drive_path(instance)
@@ -353,30 +368,11 @@ class DockerDriver(driver.ComputeDriver):
             root_disk_quota=self.root_disk_quota)
         with self._lock(instance):
             try:
-                if drive:
-                    config_drive.write_config_drive(
-                        drive, instance, injected_files, admin_password,
-                        network_info)
-                if sandbox:
-                    self.docker.create(
-                        instance, CONF.docker.sandbox_image,
-                        *spec.build_sandbox(instance, network_info,
-                                            CONF.docker), name=sandbox)
-                self.docker.create(instance, image, create_kwargs,
-                                   host_config)
-                file_injection.inject_files(self.docker, instance,
-                                            injected_files)
-                if CONF.docker.inject_key and instance.key_data:
-                    self.docker.put_archive(
-                        instance, '/', spec.authorized_keys_tar(
-                            instance.key_data))
-                if power_on:
-                    pid = self._start_with_network(
-                        instance, network_info,
-                        sandbox and self.docker.inspect(instance,
-                                                        name=sandbox))
-                    self._check_still_running(instance, pid)
-                    self.consoles.open_started(instance)
+                with failures.image_refusals(image_meta.id):
+                    self._create_and_start(instance, image, create_kwargs,
+                                           host_config, sandbox, drive,
+                                           injected_files, admin_password,
+                                           network_info, power_on)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     LOG.error('Spawn failed; removing the container',
@@ -386,6 +382,30 @@ class DockerDriver(driver.ComputeDriver):
                     config_drive.remove_config_drive(instance)
         LOG.info('Spawned container %s', client.container_name(
             instance.uuid), instance=instance)
+
+    def _create_and_start(self, instance, image, create_kwargs, host_config,
+                          sandbox, drive, injected_files, admin_password,
+                          network_info, power_on):
+        if drive:
+            config_drive.write_config_drive(
+                drive, instance, injected_files, admin_password,
+                network_info)
+        if sandbox:
+            self.docker.create(
+                instance, CONF.docker.sandbox_image,
+                *spec.build_sandbox(instance, network_info, CONF.docker),
+                name=sandbox)
+        self.docker.create(instance, image, create_kwargs, host_config)
+        file_injection.inject_files(self.docker, instance, injected_files)
+        if CONF.docker.inject_key and instance.key_data:
+            self.docker.put_archive(
+                instance, '/', spec.authorized_keys_tar(instance.key_data))
+        if power_on:
+            pid = self._start_with_network(
+                instance, network_info,
+                sandbox and self.docker.inspect(instance, name=sandbox))
+            self._check_still_running(instance, pid)
+            self.consoles.open_started(instance)
 
     def _check_still_running(self, instance, pid=None, name=None):
         """A process that ended during the boot failed it: say how (exit
@@ -402,7 +422,7 @@ class DockerDriver(driver.ComputeDriver):
                 return
             state = self.docker.wait_for_exit(instance, name=name)
         output = self.docker.logs(instance, BOOT_FAILURE_TAIL_LINES,
-                                  name=name)
+                                  BOOT_FAILURE_TAIL_BYTES, name=name)
         raise exception.InstanceDeployFailure(
             reason=_('the container exited during boot with code '
                      '%(code)s%(oom)s; its last output: %(output)s')
@@ -808,8 +828,9 @@ class DockerDriver(driver.ComputeDriver):
         rescue domain's."""
         name = (client.rescue_name(instance.uuid)
                 if self._rescue_container(instance) else None)
-        output = self.docker.logs(instance, CONSOLE_TAIL_LINES, name=name)
-        return output[-MAX_CONSOLE_BYTES:].decode('utf-8', errors='replace')
+        output = self.docker.logs(instance, CONSOLE_TAIL_LINES,
+                                  MAX_CONSOLE_BYTES, name=name)
+        return output.decode('utf-8', errors='replace')
 
     def get_serial_console(self, context, instance):
         # Under the instance's lock: no console opens for an instance being

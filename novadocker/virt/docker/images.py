@@ -34,8 +34,10 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import fileutils
 from oslo_utils import timeutils
+from oslo_utils import units
 
 from novadocker.virt.docker import client
+from novadocker.virt.docker import failures
 from novadocker.virt.docker import imagestream
 
 CONF = nova.conf.CONF  # [docker] is registered by novadocker.conf
@@ -111,6 +113,27 @@ def ensure(docker_client, context, image_meta, instance=None):
     return _ensure(docker_client, context, image_meta, instance)[0]
 
 
+def ensure_for_boot(docker_client, context, image_meta, instance):
+    """As :func:`ensure`, for booting ``instance``: an image that unpacks
+    to more than the instance's root disk is refused
+    (FlavorDiskSmallerThanImage); one the engine lacks, while it streams
+    in, before the engine has written it."""
+    return _ensure(docker_client, context, image_meta, instance,
+                   max_unpacked=root_disk_bytes(instance.flavor))[0]
+
+
+def root_disk_bytes(flavor):
+    """The most an image may unpack to for ``flavor``: its root disk; None
+    for root_gb 0, which Nova takes as "as large as the image"."""
+    return flavor.root_gb * units.Gi if flavor.root_gb else None
+
+
+def _check_fits(unpacked, max_unpacked):
+    if max_unpacked is not None and unpacked > max_unpacked:
+        raise exception.FlavorDiskSmallerThanImage(
+            flavor_size=max_unpacked, image_size=unpacked)
+
+
 def cache_image(docker_client, context, image_id):
     """Pre-load a Glance image: True if it was loaded now, False if the
     engine already had it (ComputeDriver.cache_image)."""
@@ -124,11 +147,14 @@ def _lock(image_id, blocking=True):
     return lockutils.lock('novadocker-image-' + image_id, blocking=blocking)
 
 
-def _ensure(docker_client, context, image_meta, instance):
+def _ensure(docker_client, context, image_meta, instance,
+            max_unpacked=None):
     """(local reference, whether it was loaded now)."""
     check_container_format(image_meta)
-    if _tagged_lately(docker_client, image_meta.id):
+    tagged = docker_client.inspect_image(glance_reference(image_meta.id))
+    if tagged is not None and _tagged_lately(tagged):
         # No lock: concurrent spawns of one image do not queue for it.
+        _check_fits(tagged['Size'], max_unpacked)
         return glance_reference(image_meta.id), False
     with _lock(image_meta.id):
         reference = local_reference(docker_client, image_meta)
@@ -136,18 +162,39 @@ def _ensure(docker_client, context, image_meta, instance):
             # A spawn is about to use it: the cache must not expire it now.
             _tag(docker_client, reference, image_meta.id)
         if reference is not None:
+            if max_unpacked is not None:
+                _check_fits(docker_client.inspect_image(reference)['Size'],
+                            max_unpacked)
             return reference, False
-        _load(docker_client, context, image_meta.id, instance)
+        _load(docker_client, context, image_meta.id, instance, max_unpacked)
         return glance_reference(image_meta.id), True
 
 
-def _tagged_lately(docker_client, image_id):
-    """Whether the engine has the Glance image, tagged less than half the
+def remove_unusable(docker_client, image_id):
+    """Remove the Glance image ``image_id``, which a boot found unusable
+    (ImageUnacceptable), unless a container uses it: each boot of it would
+    fail the same way, so the last to fail leaves no copy in the engine.
+    """
+    reference = glance_reference(image_id)
+    with _lock(image_id):
+        try:
+            with client.translated_errors('removing image ' + reference):
+                docker_client.api.remove_image(reference)
+        except client.DockerAPIError as e:
+            if e.kwargs.get('status_code') not in (404, 409):
+                LOG.warning('Could not remove image %(image)s: %(error)s. '
+                            'The image cache removes it later.',
+                            {'image': reference, 'error': e})
+            return
+    LOG.info('Removed image %s: a boot found it unusable', reference)
+
+
+def _tagged_lately(attrs):
+    """Whether the inspected Glance image was tagged less than half the
     image cache's minimum age ago: the cache cannot remove it before a
     spawn that finds it now has made its container, so the spawn needs
     neither the image's lock nor a new tag."""
-    attrs = docker_client.inspect_image(glance_reference(image_id))
-    return attrs is not None and _tag_age(attrs) < (
+    return _tag_age(attrs) < (
         CONF.image_cache.remove_unused_original_minimum_age_seconds / 2)
 
 
@@ -192,7 +239,7 @@ def _reporter(action, instance):
     return report
 
 
-def _load(docker_client, context, image_id, instance):
+def _load(docker_client, context, image_id, instance, max_unpacked=None):
     image_api = glance.API()
     image = image_api.get(context, image_id)
     algorithm, digest = expected_digest(image)
@@ -209,9 +256,13 @@ def _load(docker_client, context, image_id, instance):
     # Reading and hashing in a thread of their own, while this one parses
     # and sends: the two halves of the work overlap.
     tarball = imagestream.DockerSaveTarball(imagestream.Prefetched(transfer),
-                                            strip_repo_tags=True)
+                                            strip_repo_tags=True,
+                                            max_unpacked=max_unpacked)
     try:
         loaded = _docker_load(docker_client, image_id, tarball)
+    except imagestream.Oversized as e:
+        raise exception.FlavorDiskSmallerThanImage(
+            flavor_size=e.limit, image_size=e.unpacked)
     except imagestream.Corrupt as e:
         raise exception.ImageUnacceptable(
             image_id=image_id, reason=_('%(origin)s: %(error)s')
@@ -283,10 +334,7 @@ def _docker_load(docker_client, image_id, body):
         # the engine unpacks, so a large image does not hit the API timeout.
         for message in docker_client.api.load_image(body, quiet=False):
             if message.get('error'):
-                raise exception.InstanceDeployFailure(
-                    reason=_('the engine could not load image %(id)s: '
-                             '%(error)s') % {'id': image_id,
-                                             'error': message['error']})
+                raise failures.load_failure(image_id, message['error'])
             stream = message.get('stream', '')
             if stream.startswith(LOADED_ID):
                 loaded = stream[len(LOADED_ID):].strip()

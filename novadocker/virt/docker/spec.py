@@ -11,9 +11,11 @@ import os
 import re
 import shlex
 import tarfile
+import unicodedata
 
 from nova import exception
 from nova.i18n import _
+from nova import utils
 
 from novadocker.virt.docker import client
 
@@ -34,8 +36,16 @@ SANDBOX_LIMITS = {'mem_limit': '16m', 'memswap_limit': '16m',
                   'cpu_shares': 2, 'pids_limit': 8}
 
 
-def _deploy_failure(message, **kwargs):
-    return exception.InstanceDeployFailure(reason=message % kwargs)
+def _invalid_request(message, **kwargs):
+    """What the user asked for cannot be given on any host: Nova aborts the
+    build with this as the server's fault instead of rescheduling it."""
+    return exception.InvalidInput(reason=message % kwargs)
+
+
+def _invalid_image(image_meta, message, **kwargs):
+    """As _invalid_request, for what the image says."""
+    return exception.ImageUnacceptable(image_id=image_meta.id,
+                                       reason=message % kwargs)
 
 
 def labels(instance):
@@ -73,16 +83,16 @@ def environment(metadata):
     env = {}
     for key, value in sorted((metadata or {}).items()):
         if not _ENV_NAME.match(key):
-            raise _deploy_failure(
-                _('metadata key %(key)r is not a valid environment variable '
-                  'name (letters, digits and "_", not starting with a '
-                  'digit)'), key=key)
+            raise _invalid_request(
+                _('metadata key %(key)r cannot be an environment variable '
+                  'name in the container (only letters, digits and "_", '
+                  'not starting with a digit)'), key=key)
         value = '' if value is None else str(value)
         if '\0' in value:
-            raise _deploy_failure(
+            raise _invalid_request(
                 _('metadata %(key)s contains a NUL byte'), key=key)
         if len(value.encode()) > MAX_ENV_VALUE_BYTES:
-            raise _deploy_failure(
+            raise _invalid_request(
                 _('metadata %(key)s is longer than %(max)d bytes'),
                 key=key, max=MAX_ENV_VALUE_BYTES)
         env[key] = value
@@ -102,22 +112,39 @@ def command(image_meta):
     try:
         argv = shlex.split(line)
     except ValueError as e:
-        raise _deploy_failure(_('os_command_line %(line)r cannot be split '
-                                'into arguments: %(err)s'), line=line, err=e)
+        raise _invalid_image(image_meta, _('os_command_line %(line)r cannot '
+                                           'be split into arguments: '
+                                           '%(err)s'), line=line, err=e)
     if not argv or any('\0' in arg for arg in argv):
-        raise _deploy_failure(_('os_command_line %(line)r is empty or holds '
-                                'a NUL byte'), line=line)
+        raise _invalid_image(image_meta, _('os_command_line %(line)r is '
+                                           'empty or holds a NUL byte'),
+                             line=line)
     return argv
 
 
+def is_hostname(name):
+    """Whether ``name`` is a host name by RFC 1123 (ASCII letters, digits
+    and inner hyphens in labels of 1 to 63)."""
+    return len(name) <= 253 and all(
+        _HOSTNAME_LABEL.match(label) for label in name.split('.'))
+
+
 def hostname(instance):
-    """The instance's hostname, checked against RFC 1123."""
+    """The instance's hostname, made a valid one if it is not.
+
+    Nova's API derives it from the server's name keeping Latin-1 letters
+    (``ünïcödé`` from "ünïcödé-сервер"), which a VM's guest may take but no
+    container's kernel and resolver do: their accents are dropped
+    (``unicode``), the rest sanitised as Nova does, and a name left empty
+    is ``Server-<uuid>``, Nova's own fallback.
+    """
     name = instance.hostname or instance.uuid
-    if len(name) > 253 or not all(
-            _HOSTNAME_LABEL.match(label) for label in name.split('.')):
-        raise _deploy_failure(_('hostname %(name)r is not a valid host name'),
-                              name=name)
-    return name
+    if is_hostname(name):
+        return name
+    ascii_name = unicodedata.normalize('NFKD', name).encode(
+        'ascii', 'ignore').decode()
+    valid = utils.sanitize_hostname(ascii_name)
+    return valid if is_hostname(valid) else 'Server-%s' % instance.uuid
 
 
 def kernel_hostname(name):
