@@ -188,3 +188,19 @@ def test_an_unmeasurable_layer_is_corrupt():
         stream_tests.chunked(data, 4096), max_unpacked=units.Gi))
     assert isinstance(error, imagestream.Corrupt)
     assert 'cannot tell how much a layer unpacks to: a zstd' in str(error)
+
+
+def test_a_compression_bomb_is_decompressed_only_past_the_limit():
+    """64 MiB of zeros in 64 kB of gzip: with enough at 1 MiB, no more
+    than a step is decompressed once the header declares the file."""
+    bomb = gzip.compress(plain_layer({'zeros': bytes(64 * units.Mi)}),
+                         compresslevel=1)
+    assert len(bomb) < units.Mi
+    layer = layersize.LayerSize(enough=units.Mi)
+    decompressed = []
+    feed = layer._tar.feed
+    layer._tar.feed = lambda data: decompressed.append(len(data)) or feed(
+        data)
+    layer.feed(bomb)
+    assert layer.size >= 64 * units.Mi
+    assert sum(decompressed) <= 2 * units.Mi

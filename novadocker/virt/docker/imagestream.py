@@ -276,7 +276,9 @@ class DockerSaveTarball:
             if posixpath.normpath(name).lstrip('/') == MANIFEST:
                 return self._start_capture('manifest', info, size, block)
             if self._max_unpacked is not None and size:
-                self._layer, self._layer_left = layersize.LayerSize(), size
+                self._layer = layersize.LayerSize(
+                    enough=self._max_unpacked - self.unpacked)
+                self._layer_left = size
         return self._release_held() + [block]
 
     def _start_capture(self, kind, info, size, block):

@@ -182,9 +182,12 @@ def _padded(size):
 
 class LayerSize:
     """The unpacked size of one layer (``size``), fed its bytes in pieces:
-    compressed or not, as the engine would unpack it."""
+    compressed or not, as the engine would unpack it. Once it is past
+    ``enough`` bytes, nothing more is decompressed: the caller has its
+    answer."""
 
-    def __init__(self):
+    def __init__(self, enough=None):
+        self._enough = enough
         self._tar = _TarSizes()
         self._start = bytearray()
         self._decompressor = None
@@ -225,19 +228,23 @@ class LayerSize:
             return
         try:
             if hasattr(decompressor, 'unconsumed_tail'):
-                while data:
+                while data and not self._past_enough():
                     self._tar.feed(decompressor.decompress(data, _STEP))
                     data = decompressor.unconsumed_tail
                 return
             output = decompressor.decompress(data, _STEP)
             while True:
                 self._tar.feed(output)
-                if decompressor.eof or decompressor.needs_input:
+                if (decompressor.eof or decompressor.needs_input or
+                        self._past_enough()):
                     return
                 output = decompressor.decompress(b'', _STEP)
         except (zlib.error, OSError, EOFError, lzma.LZMAError) as e:
             raise Unmeasurable('a compressed layer that does not '
                                'decompress (%s)' % e)
+
+    def _past_enough(self):
+        return self._enough is not None and self.size > self._enough
 
     def finish(self):
         """At the layer's end: count what could not be parsed yet."""
