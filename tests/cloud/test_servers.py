@@ -11,6 +11,7 @@ import time
 import pytest
 
 from novadocker_cloud import demo
+from novadocker_cloud import sample_image
 from novadocker_cloud.services import nova as nova_service
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
@@ -171,6 +172,41 @@ def test_a_non_docker_image_fails_with_a_clear_fault(
         assert cloud.container(server.id) is None
         cloud.delete(cloud.demo, server)
         assert cloud.leftovers(server.id, []) == {}
+    finally:
+        cloud.demo.image.delete_image(image)
+
+
+def test_an_image_whose_user_does_not_exist_fails_with_a_fault_naming_it(
+        cloud, flavor, private_network):
+    """Every host would refuse it: the build is aborted with the engine's
+    words as the fault, not rescheduled until "Exceeded maximum number of
+    retries"; nothing of it stays, not even the image in the engine."""
+    def build(client, tag):
+        repository, _, version = tag.rpartition(':')
+        client.import_image_from_data(
+            sample_image.busybox_rootfs_tar(), repository=repository,
+            tag=version, changes=['CMD ["/bin/sleep", "1000"]',
+                                  'USER nobody42'])
+    image = cloud.demo.image.create_image(
+        name='no-such-user', container_format='docker', disk_format='raw',
+        data=io.BytesIO(sample_image.saved(
+            'novadocker-cloud-tests/no-such-user:latest', build)),
+        allow_duplicates=True, wait=True)
+    try:
+        server = cloud.boot(cloud.demo, 'no-such-user', image, flavor,
+                            private_network, wait=False)
+        server = cloud.wait_status(cloud.demo, server, 'ERROR')
+        fault = cloud.fault(cloud.demo, server)
+        assert fault.endswith(
+            'Image %s is unacceptable: Docker refused it: unable to find '
+            'user nobody42: no matching entries in passwd file' % image.id
+        ), fault
+        assert cloud.container(server.id) is None
+        with cloud.engine() as api:
+            assert not api.images(name='openstack-glance:' + image.id)
+        ports = [port.id for port in cloud.ports_of(server.id)]
+        cloud.delete(cloud.demo, server)
+        assert cloud.leftovers(server.id, ports) == {}
     finally:
         cloud.demo.image.delete_image(image)
 

@@ -7,13 +7,16 @@ what stands in (Glance, Neutron).
 import io
 import subprocess
 import tarfile
+import uuid
 
+from docker import errors as docker_errors
 from nova.tests.fixtures import glance as nova_glance
 from nova import utils
 
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import images
 from tests.e2e import base
+from tests.functional import test_hostile_input as hostile_tests
 
 # An image of nova's stand-in Glance that is a VM disk (container_format
 # bare, disk_format raw): what a user boots by mistake.
@@ -262,3 +265,50 @@ class RescueTest(base.DockerServersTestBase):
         self.assertEqual([], self._rescue_volumes())
         self.assertEqual([], self.docker.containers(
             all=True, filters={'label': docker_client.LABEL_RESCUE}))
+
+
+class HostileInputTest(base.DockerServersTestBase):
+    """What a tenant can give Nova that no host can serve, through the API:
+    the build is aborted with the cause as the fault, not rescheduled."""
+
+    def _setup_services(self):
+        # Placement's capacity is what the driver reports: 1 VCPU per
+        # engine CPU.
+        self.flags(cpu_allocation_ratio=1.0, initial_cpu_allocation_ratio=1.0)
+        super()._setup_services()
+
+    def test_an_image_whose_user_does_not_exist_is_aborted_with_its_cause(
+            self):
+        image_id = str(uuid.uuid4())
+        self.glance.create(None, {
+            'id': image_id, 'name': 'no-such-user', 'status': 'queued',
+            'container_format': 'docker', 'disk_format': 'raw',
+            'visibility': 'public', 'properties': {}},
+            data=io.BytesIO(hostile_tests.docker_save(
+                self.docker, config={'User': 'nobody42'})))
+        port = self._add_port(base.ovs_port('192.168.1.51'))
+        server = self._boot(port, image_id=image_id, expected_state='ERROR')
+        fault = server['fault']['message']
+        self.assertTrue(fault.endswith(
+            'Image %s is unacceptable: Docker refused it: unable to find '
+            'user nobody42: no matching entries in passwd file' % image_id),
+            fault)
+        self.assertEqual({}, self._get_allocations_by_server_uuid(
+            server['id']))
+        self.assertEqual([], self.docker.images(
+            name=images.glance_reference(image_id)))
+        self._delete_server(server)
+
+    def test_boots_past_the_hosts_vcpus_fail_in_the_scheduler(self):
+        """The driver reports the engine's CPUs to Placement: a boot past
+        them never reaches it (NoValidHost), the others run."""
+        vcpus = self.docker.info()['NCPU']
+        servers = [self._boot(self._add_port(base.ovs_port(
+            '192.168.1.%d' % (60 + i))), name='fits-%d' % i)
+            for i in range(vcpus)]
+        extra = self._boot(self._add_port(base.ovs_port('192.168.1.59')),
+                           name='one-too-many', expected_state='ERROR')
+        self.assertIn('No valid host was found', extra['fault']['message'])
+        self.assertRaises(docker_errors.NotFound, self._container, extra)
+        for server in servers + [extra]:
+            self._delete_server(server)
