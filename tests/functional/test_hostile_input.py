@@ -401,10 +401,12 @@ def test_a_host_failure_is_still_rescheduled(drv, api, glance, context):
     real_url = CONF.docker.host_url
     CONF.set_override('host_url', 'unix:///nonexistent/docker.sock',
                       group='docker')
+    CONF.set_override('engine_restart_wait', 0, group='docker')
     drv.docker._api = None
     try:
         with pytest.raises(client.DockerUnavailable):
             spawn(drv, context, factories.instance(), meta)
     finally:
         CONF.set_override('host_url', real_url, group='docker')
+        CONF.clear_override('engine_restart_wait', group='docker')
         drv.docker._api = None
