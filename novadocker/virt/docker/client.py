@@ -74,6 +74,10 @@ class DockerAPIError(exception.NovaException):
     msg_fmt = _('Docker engine refused %(action)s: %(reason)s')
 
 
+class ImageMissing(DockerAPIError):
+    """The engine has no image ``image`` (any more)."""
+
+
 def container_name(instance_uuid):
     return NAME_PREFIX + instance_uuid
 
@@ -316,12 +320,19 @@ class DockerClient:
 
     def create(self, instance, image, create_kwargs, host_config,
                name=None):
+        """The new container's id; ImageMissing if the engine has no
+        ``image``."""
         name = name or container_name(instance.uuid)
         with translated_errors('creating ' + name):
             host_config = self.api.create_host_config(**host_config)
-            return self.api.create_container(
-                image, name=name, host_config=host_config,
-                **create_kwargs)['Id']
+            try:
+                return self.api.create_container(
+                    image, name=name, host_config=host_config,
+                    **create_kwargs)['Id']
+            except docker_errors.ImageNotFound as e:
+                raise ImageMissing(action='creating ' + name, image=image,
+                                   reason=e.explanation or e,
+                                   status_code=e.status_code)
 
     def start(self, instance, name=None):
         name = name or container_name(instance.uuid)

@@ -342,14 +342,23 @@ class DockerDriver(driver.ComputeDriver):
         fail the same way (the request, the image: see failures.py) raises
         what makes Nova abort the build with the cause as the server's
         fault; a failure of this host, what makes Nova try another."""
-        image = images.ensure_for_boot(self.docker, context, image_meta,
-                                       instance)
-        try:
-            self._spawn(instance, image, image_meta, injected_files,
-                        admin_password, network_info, power_on)
-        except exception.ImageUnacceptable:
-            with excutils.save_and_reraise_exception():
-                images.remove_unusable(self.docker, image_meta.id)
+        for attempt in range(2):
+            image = images.ensure_for_boot(self.docker, context, image_meta,
+                                           instance)
+            try:
+                self._spawn(instance, image, image_meta, injected_files,
+                            admin_password, network_info, power_on)
+                return
+            except exception.ImageUnacceptable:
+                with excutils.save_and_reraise_exception():
+                    images.remove_unusable(self.docker, image_meta.id)
+            except client.ImageMissing as e:
+                # Removed between the two by a concurrent boot that found
+                # it unusable: loaded again, it fails here as it did there.
+                if attempt or e.kwargs['image'] != image:
+                    raise
+                LOG.info('Image %s went before its container was made; '
+                         'loading it again', image, instance=instance)
 
     def _spawn(self, instance, image, image_meta, injected_files,
                admin_password, network_info, power_on):
