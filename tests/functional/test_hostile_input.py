@@ -182,7 +182,7 @@ def refused_spawn(drv, api, engine, context, instance, meta, error):
     # fault (255 characters kept) names the cause.
     fault = exception.BuildAbortException(
         instance_uuid=instance.uuid, reason=e.value.format_message())
-    print('fault: %s' % fault)
+    print('fault: %s\n  engine: %r' % (fault, e.value.format_message()))
     return e.value, str(fault)[:255]
 
 
@@ -192,7 +192,8 @@ def test_a_small_image_declaring_a_huge_sparse_file_is_refused_unwritten(
     engine never starts writing it, nothing of it stays cached."""
     layer = sparse_layer(tmp_path, 20 * units.Gi, os.urandom(2 * units.Mi))
     meta = add_image(glance, context, docker_save(api, layers=[layer]))
-    assert 2 * units.Mi < glance.images[meta.id]['size'] < 3 * units.Mi
+    # The busybox layer (about 2 MB), the 2 MB of data, the sparse map.
+    assert glance.images[meta.id]['size'] < 5 * units.Mi
     data = os.statvfs(engine.data_root)
     free_before = data.f_bavail * data.f_frsize
     instance = factories.instance()  # root_gb=1
@@ -280,7 +281,8 @@ def test_an_image_whose_working_directory_is_relative(
     error, fault = refused_spawn(drv, api, engine, context,
                                  factories.instance(), meta,
                                  exception.ImageUnacceptable)
-    assert 'relative/dir' in fault
+    assert fault.endswith('Image %s is unacceptable: Docker refused it: '
+                          'Cwd must be an absolute path' % meta.id)
 
 
 @pytest.mark.parametrize('line', [';ls', '; rm -rf /', '/no/such/binary'])

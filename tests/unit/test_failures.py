@@ -1,5 +1,7 @@
-"""Whose fault a failed build is, from the engine's answers (the messages
-are those docker 20.10 gave in tests/functional/test_hostile_input.py)."""
+"""Whose fault a failed build is, from the engine's answers: the image's
+as docker 20.10 with runc 1.1 gave them in
+tests/functional/test_hostile_input.py, the host's by the error names of
+the conditions (errno strings) they carry."""
 
 from nova import exception
 import pytest
@@ -8,17 +10,20 @@ from novadocker.virt.docker import client
 from novadocker.virt.docker import failures
 
 IMAGE_ID = '6ab7d0d1-33f6-4b46-8f0f-4a0b3a1b5e2c'
+RUNTIME = ('failed to create shim task: OCI runtime create failed: runc '
+           'create failed: ')
 UNKNOWN_USER = ('unable to find user nobody42: no matching entries in '
                 'passwd file')
-NO_COMMAND = ('OCI runtime create failed: container_linux.go:380: starting '
-              'container process caused: exec: ";ls": executable file not '
-              'found in $PATH: unknown')
+RELATIVE_WORKDIR = RUNTIME + 'Cwd must be an absolute path: unknown'
+NO_COMMAND = (RUNTIME + 'unable to start container process: exec: ";ls": '
+              'executable file not found in $PATH: unknown')
 DISK_FULL = ('failed to register layer: Error processing tar file(exit '
              'status 1): write /big: no space left on device')
 
 
 @pytest.mark.parametrize('status, message', [
     (500, UNKNOWN_USER),
+    (500, RELATIVE_WORKDIR),
     (400, NO_COMMAND),
     (500, 'unable to find group wheel42: no matching entries in group '
           'file'),
@@ -31,7 +36,7 @@ def test_refusals_of_what_the_image_says_are_the_images(status, message):
     (500, DISK_FULL),
     (500, 'error creating overlay mount to /var/lib/docker/overlay2/x/'
           'merged: too many open files'),
-    (500, 'failed to create shim: context deadline exceeded'),
+    (500, 'failed to create shim task: context deadline exceeded'),
     (404, 'No such image: openstack-glance:' + IMAGE_ID),
     (409, 'Conflict. The container name "/nova-x" is already in use'),
     # A 500 that names nothing of the image: this host's, until known.
@@ -46,6 +51,8 @@ def test_refusals_of_this_host_are_rescheduled(status, message):
 def test_engine_words_drop_the_runtimes_wrapping():
     assert failures.engine_words(NO_COMMAND) == (
         'exec: ";ls": executable file not found in $PATH')
+    assert failures.engine_words(RELATIVE_WORKDIR) == (
+        'Cwd must be an absolute path')
     assert failures.engine_words(UNKNOWN_USER) == UNKNOWN_USER
     long = failures.engine_words('x' * 1000)
     assert len(long) == failures.MAX_REASON and long.endswith('...')

@@ -342,12 +342,16 @@ class DockerDriver(driver.ComputeDriver):
         fail the same way (the request, the image: see failures.py) raises
         what makes Nova abort the build with the cause as the server's
         fault; a failure of this host, what makes Nova try another."""
+        # Before the image is loaded: a request no host can serve costs
+        # no download.
+        config = self._container_config(instance, image_meta, network_info)
         for attempt in range(2):
             image = images.ensure_for_boot(self.docker, context, image_meta,
                                            instance)
             try:
                 self._spawn(instance, image, image_meta, injected_files,
-                            admin_password, network_info, power_on)
+                            admin_password, network_info, power_on,
+                            config=config)
                 return
             except exception.ImageUnacceptable:
                 with excutils.save_and_reraise_exception():
@@ -360,12 +364,10 @@ class DockerDriver(driver.ComputeDriver):
                 LOG.info('Image %s went before its container was made; '
                          'loading it again', image, instance=instance)
 
-    def _spawn(self, instance, image, image_meta, injected_files,
-               admin_password, network_info, power_on):
-        """Create the instance's container from the engine's ``image``
-        (``image_meta`` says how to run it) and start it unless not
-        ``power_on``; on failure nothing is left, and a refusal that is
-        the image's is ImageUnacceptable (failures.py)."""
+    def _container_config(self, instance, image_meta, network_info):
+        """(sandbox name or None, config drive path or None, and the
+        create_container and create_host_config arguments) of the
+        instance's container: spec.build's refusals of the request."""
         sandbox = (client.sandbox_name(instance.uuid)
                    if CONF.docker.network_sandbox else None)
         drive = config_drive.config_drive_path(instance)
@@ -375,6 +377,18 @@ class DockerDriver(driver.ComputeDriver):
             serial_console_enabled=CONF.serial_console.enabled,
             lxcfs_files=self.lxcfs_files, config_drive_dir=drive,
             root_disk_quota=self.root_disk_quota)
+        return sandbox, drive, create_kwargs, host_config
+
+    def _spawn(self, instance, image, image_meta, injected_files,
+               admin_password, network_info, power_on, config=None):
+        """Create the instance's container from the engine's ``image``
+        (``image_meta`` says how to run it; ``config``, its
+        _container_config if made already) and start it unless not
+        ``power_on``; on failure nothing is left, and a refusal that is
+        the image's is ImageUnacceptable (failures.py)."""
+        sandbox, drive, create_kwargs, host_config = (
+            config or self._container_config(instance, image_meta,
+                                             network_info))
         with self._lock(instance):
             try:
                 with failures.image_refusals(image_meta.id):

@@ -29,17 +29,15 @@ from novadocker.virt.docker import client
 # (docker 20.10 also answers a command that cannot be run with it).
 BAD_PARAMETER = 400
 # What the engine says when a refusal at HTTP 500 (errdefs.System or
-# Unknown) is the image's, lower case: runc's and the daemon's wording for
-# a User or group the image's /etc/passwd or /etc/group lacks, a command
-# it cannot find or run, a working directory it refuses.
+# Unknown) is the image's, lower case: a User or group its /etc/passwd or
+# /etc/group lacks (the engine's words), a working directory or command
+# the runtime cannot use (runc's).
 IMAGE_CAUSES = (
     'unable to find user',
     'unable to find group',
-    'no matching entries in passwd file',
-    'no matching entries in group file',
+    'cwd must be an absolute path',
+    'chdir to cwd',
     'executable file not found',
-    'the working directory',
-    'cwd',
 )
 # Conditions of this host (errno strings as Go and the engine print them):
 # another host may well succeed, whatever else the message says.
@@ -60,8 +58,10 @@ HOST_CONDITIONS = (
 # Nova keeps 255 characters of a fault message: "Build of instance <uuid>
 # aborted: Image <uuid> is unacceptable: Docker refused it: " takes 143.
 MAX_REASON = 110
-# What the OCI runtime puts before and after the cause it reports.
-_RUNTIME_CAUSED = 'caused: '
+# What containerd and runc put before and after the cause they report.
+_RUNTIME_WRAPPING = re.compile(
+    r'^(?:(?:failed to create shim task|OCI runtime create failed|'
+    r'runc create failed|unable to start container process): )+')
 _RUNTIME_SUFFIX = ': unknown'
 # The directory ``docker load`` unpacks a tarball into: a path of this host
 # that means nothing to the user, in front of the tarball's own paths.
@@ -87,11 +87,10 @@ def is_image_cause(status_code, message):
 
 
 def engine_words(message):
-    """The engine's message without the OCI runtime's wrapping (file and
-    line of its source, "starting container process caused") and the
-    engine's temporary directory, short enough for a fault."""
-    if _RUNTIME_CAUSED in message:
-        message = message.rsplit(_RUNTIME_CAUSED, 1)[1]
+    """The engine's message without the runtime's wrapping ("failed to
+    create shim task: OCI runtime create failed: ...") and the engine's
+    temporary directory, short enough for a fault."""
+    message = _RUNTIME_WRAPPING.sub('', message)
     if message.endswith(_RUNTIME_SUFFIX):
         message = message[:-len(_RUNTIME_SUFFIX)]
     message = _LOAD_DIRECTORY.sub('', message).strip()
