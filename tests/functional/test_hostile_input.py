@@ -262,16 +262,20 @@ def test_a_manifest_naming_a_missing_layer(drv, api, engine, glance,
     assert '0' * 64 + '/layer.tar' in fault
 
 
+@pytest.mark.parametrize('user, words', [
+    ('nobody42', 'unable to find user nobody42: no matching entries in '
+                 'passwd file'),
+    ('root:wheel42', 'unable to find group wheel42: no matching entries in '
+                     'group file'),
+])
 def test_an_image_whose_user_does_not_exist(drv, api, engine, glance,
-                                            context):
-    meta = add_image(glance, context,
-                     docker_save(api, config={'User': 'nobody42'}))
+                                            context, user, words):
+    meta = add_image(glance, context, docker_save(api, config={'User': user}))
     error, fault = refused_spawn(drv, api, engine, context,
                                  factories.instance(), meta,
                                  exception.ImageUnacceptable)
-    assert fault.endswith(
-        'Image %s is unacceptable: Docker refused it: unable to '
-        'find user nobody42: no matching entries in passwd file' % meta.id)
+    assert fault.endswith('Image %s is unacceptable: Docker refused it: %s'
+                          % (meta.id, words))
 
 
 def test_an_image_whose_working_directory_is_relative(

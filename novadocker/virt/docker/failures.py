@@ -36,7 +36,6 @@ IMAGE_CAUSES = (
     'unable to find user',
     'unable to find group',
     'cwd must be an absolute path',
-    'chdir to cwd',
     'executable file not found',
 )
 # Conditions of this host (errno strings as Go and the engine print them):
