@@ -40,4 +40,3 @@ def test_a_flavor_too_small_for_what_was_written_is_refused_with_sizes():
     assert isinstance(inner, exception.ResizeError)
     assert '3.5 GB' in str(inner) and '2 GB root disk of flavor r2' in str(
         inner)
-
