@@ -1,0 +1,71 @@
+"""The engine's socket: never world-writable (whoever writes to it is root
+on the host); the driver reaches it as an unprivileged user of the socket's
+group, as nova-compute does in production, and not without the group."""
+
+import contextlib
+import grp
+import os
+import pwd
+import stat
+import subprocess
+import sys
+
+import pytest
+
+# The driver's client, run as another user: prints the engine's answer, or
+# the Nova error the driver would raise, and fails.
+PING = '''
+import sys
+from novadocker import conf
+from novadocker.virt.docker import client
+conf.CONF.set_override('host_url', sys.argv[1], group='docker')
+try:
+    client.DockerClient().ping()
+except client.DockerUnavailable as e:
+    sys.exit(e.format_message())
+print('reached')
+'''
+UNPRIVILEGED = 'nobody'
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def test_the_engines_socket_is_not_world_writable(engine):
+    mode = os.stat(engine.socket).st_mode
+    assert stat.S_ISSOCK(mode)
+    assert not mode & stat.S_IWOTH, oct(mode)
+
+
+@contextlib.contextmanager
+def reachable_by_others(directory):
+    """Let other users traverse ``directory`` (a private temporary one) to
+    the socket in it, while the test runs."""
+    mode = stat.S_IMODE(os.stat(directory).st_mode)
+    os.chmod(directory, mode | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        os.chmod(directory, mode)
+
+
+def _ping_as(user, engine, groups):
+    return subprocess.run(
+        [sys.executable, '-c', PING, engine.url], cwd=REPOSITORY,
+        user=user, group=pwd.getpwnam(user).pw_gid, extra_groups=groups,
+        capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize('in_group', [True, False])
+def test_the_driver_needs_only_the_sockets_group(engine, in_group):
+    group = os.stat(engine.socket).st_gid
+    # dockerd's default --group, which Debian's docker.io package makes.
+    assert grp.getgrgid(group).gr_name == 'docker'
+    with reachable_by_others(engine.base_dir):
+        ping = _ping_as(UNPRIVILEGED, engine, [group] if in_group else [])
+    if in_group:
+        assert (ping.returncode, ping.stdout) == (0, 'reached\n'), \
+            ping.stderr
+    else:
+        assert ping.returncode == 1
+        assert 'Permission denied' in ping.stderr
+        assert 'docker" group' in ping.stderr
