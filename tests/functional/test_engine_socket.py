@@ -11,13 +11,21 @@ import sys
 
 import pytest
 
-# The driver's client, run as another user: prints the engine's answer, or
-# the Nova error the driver would raise, and fails.
+# The driver's client as an unprivileged user (nobody) with the groups
+# given: prints that it reached the engine, or fails with the Nova error the
+# driver would raise. It starts as root and pings once, so that whatever
+# the ping imports is loaded (the interpreter may live where nobody can
+# read, as under /root), then drops to that user and pings again.
 PING = '''
+import os
 import sys
 from novadocker import conf
 from novadocker.virt.docker import client
 conf.CONF.set_override('host_url', sys.argv[1], group='docker')
+client.DockerClient().ping()
+os.setgroups([int(group) for group in sys.argv[4:]])
+os.setgid(int(sys.argv[3]))
+os.setuid(int(sys.argv[2]))
 try:
     client.DockerClient().ping()
 except client.DockerUnavailable as e:
@@ -36,9 +44,10 @@ def test_the_engines_socket_is_not_world_writable(engine):
 
 
 def _ping_as(user, engine, groups):
+    ids = pwd.getpwnam(user)
     return subprocess.run(
-        [sys.executable, '-c', PING, engine.url], cwd=REPOSITORY,
-        user=user, group=pwd.getpwnam(user).pw_gid, extra_groups=groups,
+        [sys.executable, '-c', PING, engine.url] +
+        [str(i) for i in [ids.pw_uid, ids.pw_gid] + groups], cwd=REPOSITORY,
         capture_output=True, text=True, timeout=60)
 
 
