@@ -5,6 +5,7 @@ host's root and these tests would fail: they skip there."""
 
 import os
 
+from docker import errors as docker_errors
 import pytest
 
 from novadocker import conf as nd_conf
@@ -17,6 +18,7 @@ from tests.fixtures.guest import run
 from tests.fixtures.guest import spawn
 from tests.functional.test_driver import docker_driver  # noqa: F401
 from tests.functional.test_driver import image_meta
+from tests.unit import factories
 
 CONF = nd_conf.CONF
 KEY = b'ssh-ed25519 AAAAC3Nz userns@key\n'
@@ -98,3 +100,27 @@ def test_a_file_root_creates_on_a_bind_mount_is_the_remapped_uids(
     # A directory of the host's root (0755) is not the container root's.
     assert exit_code == 1 and b'Permission denied' in output
     assert not (hosts / 'by-root').exists()
+
+
+def test_a_privileged_instance_runs_in_the_hosts_user_namespace(
+        docker_driver, remapped_ids):  # noqa: F811
+    """The engine refuses a privileged container in its remapped
+    namespace; the driver asks for the host's, where root is root."""
+    api = docker_driver.docker.api
+    with pytest.raises(docker_errors.APIError) as refused:
+        api.create_container(engine_fixture.TEST_IMAGE,
+                             host_config=api.create_host_config(
+                                 privileged=True))
+    assert 'user namespaces' in str(refused.value)
+    CONF.set_override('privileged', True, group='docker')
+    try:
+        instance = factories.instance()
+        spawn(docker_driver, instance, image_meta())
+    finally:
+        CONF.clear_override('privileged', group='docker')
+    attrs = api.inspect_container(
+        client.container_name(instance.uuid))
+    assert attrs['HostConfig']['Privileged']
+    assert attrs['HostConfig']['UsernsMode'] == 'host'
+    assert _owner('/proc/%d' % attrs['State']['Pid']) == (0, 0)
+    docker_driver.destroy(None, instance, None)
