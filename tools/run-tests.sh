@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 # host uid (dockerd --userns-remap), so every test of tests/cloud runs on
 # one: servers, snapshots, guest data, rescue, consoles, Tempest. Here, on
 # a private remapping engine (NOVADOCKER_TEST_USERNS=1), what the cloud
-# cannot show: root in an instance is not the host's root (and a privileged
-# one is), and the driver's files from inside, as any uid reads them.
+# cannot show: root in an instance is not the host's root (a privileged
+# one goes to the host's namespace), and the driver's files from inside, as
+# any uid reads them.
 NOVADOCKER_TEST_USERNS=1 .venv/bin/python -m pytest -p no:cacheprovider \
     "$@" tests/functional/test_userns.py tests/functional/test_config_drive.py \
     tests/functional/test_file_injection.py tests/functional/test_passwords.py
