@@ -1,6 +1,8 @@
 """The compute node's Docker engine at /var/run/docker.sock: the one already
 running, or dockerd started without a bridge or NAT rules of its own
-(instances get their network from Neutron, never from the engine)."""
+(instances get their network from Neutron, never from the engine), its
+containers' root remapped to an unprivileged host uid, and its socket
+writable by root and the ``docker`` group only."""
 
 import os
 
@@ -31,7 +33,11 @@ def start(service, name, pidfile, enter=list, data_root=None):
         # Containers keep running while the engine restarts (an upgrade,
         # a crash): instances outlive their engine as VMs outlive
         # libvirtd.
-        '--live-restore']))
+        '--live-restore',
+        # Root in an instance is the first subordinate uid of the dockremap
+        # user (which dockerd makes, with its ranges in /etc/subuid and
+        # /etc/subgid), not root on this host.
+        '--userns-remap=default']))
     socket = process.seen_by(engine.proc.pid, SOCKET)
     url = 'unix://' + socket
     engine.wait_until(lambda: answers(url), 'an answer on ' + SOCKET, 60)

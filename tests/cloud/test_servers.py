@@ -1,21 +1,25 @@
 """Servers through the real cloud (see conftest.py): every service real,
 the driver inside nova-compute running as the nova user."""
 
+import grp
 import io
 import os
 import pwd
 import re
 import signal
+import stat
 import time
 
 import pytest
 
 from novadocker_cloud import demo
 from novadocker_cloud import sample_image
+from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import nova as nova_service
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
 from tests.cloud import conftest
+from tests.fixtures import engine as engine_fixture
 
 
 def _page(address):
@@ -60,6 +64,17 @@ def test_member_boots_a_server_neutron_binds_and_reports_plugged(
         assert ('Spawned container nova-%s' % server.id) in compute
         assert os.stat('/proc/%d' % _pid_of(cloud, 'nova-compute')).st_uid \
             == pwd.getpwnam(nova_service.USER).pw_uid
+        # It reaches the engine through the socket's group, the socket
+        # being writable by no one else.
+        engine_socket = os.stat(docker_service.SOCKET)
+        assert not engine_socket.st_mode & stat.S_IWOTH
+        assert grp.getgrgid(engine_socket.st_gid).gr_name == 'docker'
+        assert nova_service.USER in grp.getgrnam('docker').gr_mem
+        # Root in the container is an unprivileged user of this host (the
+        # engine remaps user namespaces), and the driver knows it.
+        assert os.stat('/proc/%d' % container['State']['Pid']).st_uid == \
+            engine_fixture.subordinate_ids()[0]
+        assert 'The Docker engine remaps user namespaces' in compute
         assert "Running privsep helper: ['sudo', 'nova-rootwrap', " \
             "'/etc/novadocker-cloud/nova/rootwrap.conf', 'privsep-helper', " \
             "'--config-file', '/etc/novadocker-cloud/nova/nova-cpu.conf', " \

@@ -165,6 +165,14 @@ def test_security_defaults_and_privileged():
         'privileged': True}
 
 
+def test_a_privileged_container_on_a_remapping_engine_runs_in_the_hosts():
+    assert spec.security(True, [], True, userns_remapped=True) == {
+        'privileged': True, 'userns_mode': 'host'}
+    # The others stay in the engine's remapped namespace.
+    assert spec.security(False, ['MKNOD'], True, userns_remapped=True) == \
+        spec.security(False, ['MKNOD'], True)
+
+
 def test_authorized_keys_archive():
     data = spec.authorized_keys_tar('ssh-ed25519 AAAA key\n')
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:

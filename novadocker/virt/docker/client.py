@@ -59,6 +59,9 @@ DETACH_KEYS = 'ctrl-@,ctrl-_,ctrl-@'
 # The throwaway image and container of the root disk quota probe.
 QUOTA_PROBE_PREFIX = 'novadocker-quota-probe-'
 QUOTA_PROBE_SIZE = '1G'
+# In ``docker info``'s SecurityOptions when dockerd runs with
+# --userns-remap.
+USERNS_SECURITY_OPTION = 'name=userns'
 
 
 class DockerUnavailable(exception.HypervisorUnavailable):
@@ -230,6 +233,13 @@ class DockerClient:
     def info(self):
         with translated_errors('engine info'):
             return self.api.info()
+
+    def userns_remapped(self):
+        """Whether the engine runs containers in a user namespace of its
+        own (``dockerd --userns-remap``): their root is an unprivileged uid
+        on the host. ``docker info`` lists it among its security options."""
+        options = self.info().get('SecurityOptions') or ()
+        return USERNS_SECURITY_OPTION in options
 
     def root_disk_quota_refusal(self):
         """Why the engine cannot limit a container's writable layer (the

@@ -131,6 +131,8 @@ class DockerDriver(driver.ComputeDriver):
         self.lxcfs_files = []
         # Whether init_host found that the engine limits writable layers.
         self.root_disk_quota = False
+        # Whether init_host found that the engine remaps containers' root.
+        self.userns_remapped = False
         # Nova's live-migration bookkeeping; containers never migrate live.
         self.active_migrations = {}
 
@@ -158,6 +160,7 @@ class DockerDriver(driver.ComputeDriver):
         again, and start following the engine's container events."""
         self.docker.ping()
         self.root_disk_quota = self._root_disk_quota()
+        self.userns_remapped = self._userns_remapped()
         containers = self.docker.list_containers()
         rescues = self.docker.list_rescues()
         stopped = [c['Id'] for c in containers + self.docker.list_sandboxes()
@@ -224,6 +227,22 @@ class DockerDriver(driver.ComputeDriver):
                     'or set [docker] require_root_disk_quota to refuse to '
                     'start without it.', {'reason': refusal})
         return False
+
+    def _userns_remapped(self):
+        """Whether the engine runs containers with their root remapped to
+        an unprivileged host uid (dockerd --userns-remap): privileged
+        instances must then run in the host's user namespace, and are not
+        remapped."""
+        remapped = self.docker.userns_remapped()
+        if remapped:
+            LOG.info('The Docker engine remaps user namespaces: root in an '
+                     'instance is an unprivileged user on this host')
+            if CONF.docker.privileged:
+                LOG.warning('[docker] privileged is on: instances run in '
+                            'the host\'s user namespace, their root is '
+                            'this host\'s root, whatever --userns-remap '
+                            'says.')
+        return remapped
 
     def cleanup_host(self, host):
         if self.lifecycle_events is not None:
@@ -332,6 +351,15 @@ class DockerDriver(driver.ComputeDriver):
             state=container_power_state(attrs['State']),
             internal_id=attrs['Id'])
 
+    def _host_build_options(self):
+        """spec.build's options that are this host's, not an instance's:
+        what init_host found of the engine and LXCFS, and the serial
+        console."""
+        return {'serial_console_enabled': CONF.serial_console.enabled,
+                'lxcfs_files': self.lxcfs_files,
+                'root_disk_quota': self.root_disk_quota,
+                'userns_remapped': self.userns_remapped}
+
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
@@ -373,10 +401,8 @@ class DockerDriver(driver.ComputeDriver):
         drive = config_drive.config_drive_path(instance)
         create_kwargs, host_config = spec.build(
             instance, image_meta, network_info, CONF.docker,
-            network_holder=sandbox,
-            serial_console_enabled=CONF.serial_console.enabled,
-            lxcfs_files=self.lxcfs_files, config_drive_dir=drive,
-            root_disk_quota=self.root_disk_quota)
+            network_holder=sandbox, config_drive_dir=drive,
+            **self._host_build_options())
         return sandbox, drive, create_kwargs, host_config
 
     def _spawn(self, instance, image, image_meta, injected_files,
@@ -796,11 +822,9 @@ class DockerDriver(driver.ComputeDriver):
         create_kwargs, host_config = rescue.build(
             instance, image_meta, network_info, CONF.docker,
             network_holder=sandbox and client.sandbox_name(instance.uuid),
-            serial_console_enabled=CONF.serial_console.enabled,
-            lxcfs_files=self.lxcfs_files,
             config_drive_dir=drive if config_drive.has_config_drive(
                 instance) else None,
-            root_disk_quota=self.root_disk_quota)
+            **self._host_build_options())
         rescue.create(self.docker, instance, image, attrs['GraphDriver'],
                       create_kwargs, host_config)
         if CONF.docker.inject_key and instance.key_data:

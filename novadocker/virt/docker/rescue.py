@@ -107,21 +107,15 @@ def volume_mount(instance_uuid):
             'Target': RESCUE_MOUNT}
 
 
-def build(instance, image_meta, network_info, conf, network_holder=None,
-          serial_console_enabled=False, lxcfs_files=(),
-          config_drive_dir=None, root_disk_quota=False):
+def build(instance, image_meta, network_info, conf, **build_options):
     """Arguments for create_container and create_host_config of the rescue
-    container: those of the instance's own container (spec.build: limits,
-    root disk, confinement, hostname, the sandbox's namespace if it has
-    one) from the rescue image, with LABEL_RESCUE and the rescue volume at
-    /mnt/rescue.
+    container: those of the instance's own container (spec.build with
+    ``build_options``: limits, root disk, confinement, hostname, the
+    sandbox's namespace if it has one) from the rescue image, with
+    LABEL_RESCUE and the rescue volume at /mnt/rescue.
     """
     create_kwargs, host_config = spec.build(
-        instance, image_meta, network_info, conf,
-        network_holder=network_holder,
-        serial_console_enabled=serial_console_enabled,
-        lxcfs_files=lxcfs_files, config_drive_dir=config_drive_dir,
-        root_disk_quota=root_disk_quota)
+        instance, image_meta, network_info, conf, **build_options)
     create_kwargs['labels'][client.LABEL_RESCUE] = instance.uuid
     host_config.setdefault('mounts', []).append(volume_mount(instance.uuid))
     return create_kwargs, host_config

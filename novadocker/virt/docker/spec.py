@@ -194,11 +194,18 @@ def authorized_keys_tar(key_data):
     return buf.getvalue()
 
 
-def security(privileged, cap_drop, no_new_privileges, cap_add=()):
+def security(privileged, cap_drop, no_new_privileges, cap_add=(),
+             userns_remapped=False):
     """Privilege settings; Docker's default capabilities plus cap_add minus
-    cap_drop."""
+    cap_drop.
+
+    A privileged container is root on the host whatever its namespace, and
+    an engine that remaps user namespaces (``userns_remapped``) refuses one
+    in its remapped namespace: it runs in the host's (``userns_mode``).
+    """
     if privileged:
-        return {'privileged': True}
+        return dict({'privileged': True},
+                    **({'userns_mode': 'host'} if userns_remapped else {}))
     options = {'privileged': False, 'cap_drop': list(cap_drop)}
     if cap_add:
         options['cap_add'] = list(cap_add)
@@ -265,7 +272,8 @@ def network_identity(instance, network_info):
 
 def build(instance, image_meta, network_info, conf, network_holder=None,
           serial_console_enabled=False, lxcfs_files=(),
-          config_drive_dir=None, root_disk_quota=False):
+          config_drive_dir=None, root_disk_quota=False,
+          userns_remapped=False):
     """Arguments for create_container and create_host_config.
 
     The container holds its own network namespace, or, given
@@ -276,7 +284,8 @@ def build(instance, image_meta, network_info, conf, network_holder=None,
     ``config_drive_dir``, the instance's config drive tree, at
     /config-drive (:func:`config_drive_mount`); with ``root_disk_quota``
     (the engine enforces it, found when nova-compute started), the flavor's
-    root disk size (:func:`root_disk`).
+    root disk size (:func:`root_disk`); ``userns_remapped``: the engine
+    remaps user namespaces (:func:`security`).
     """
     create_kwargs = {
         'labels': labels(instance),
@@ -288,7 +297,8 @@ def build(instance, image_meta, network_info, conf, network_holder=None,
     if root_disk_quota:
         host_config.update(root_disk(instance.flavor))
     host_config.update(security(conf.privileged, conf.cap_drop,
-                                conf.no_new_privileges, conf.cap_add))
+                                conf.no_new_privileges, conf.cap_add,
+                                userns_remapped))
     mounts = lxcfs_mounts(conf.lxcfs_path, lxcfs_files) if lxcfs_files \
         else []
     if config_drive_dir:
