@@ -28,8 +28,9 @@ from tests.cloud import helpers
 
 # How long OVN may take to apply a changed port or rule to a running server.
 APPLY_TIMEOUT = 30
-# Three echo requests, four seconds at most: exit code 0 if one is answered.
-PING = ('ping', '-c', '3', '-w', '4')
+# Three echo requests, a second's wait after the last (busybox waits 10 s
+# by default when none was answered): exit code 0 if one is answered.
+PING = ('ping', '-c', '3', '-W', '1', '-w', '4')
 ALT_CIDR = '10.0.1.0/24'
 
 
