@@ -1,9 +1,11 @@
-"""What the cloud tests look at: servers through the API, and what each
+"""What the cloud tests look at: servers through the API, what each
 server left (or must not leave) in the engine, OVS, the netns directory,
-OVN and Neutron."""
+OVN and Neutron, and the frames a server's interface really carried."""
 
 import io
+import ipaddress
 import os
+import socket
 import time
 
 import docker
@@ -13,8 +15,12 @@ from novadocker_cloud import sample_image
 from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
+from tests.fixtures import ovs as ovs_fixture
 
 NETNS_DIR = '/var/run/netns'
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
 
 
 class Cloud:
@@ -37,10 +43,13 @@ class Cloud:
             name=name, container_format='docker', disk_format='raw',
             data=io.BytesIO(data), allow_duplicates=True, wait=True)
 
-    def boot(self, conn, name, image, flavor, network, wait=True):
+    def boot(self, conn, name, image, flavor, network, wait=True,
+             **create):
+        """A server on ``network``; ``create``: more of create_server's
+        arguments (security_groups, ...)."""
         server = conn.compute.create_server(
             name=name, image_id=image.id, flavor_id=flavor.id,
-            networks=[{'uuid': network.id}])
+            networks=[{'uuid': network.id}], **create)
         if wait:
             server = conn.compute.wait_for_server(server, wait=180,
                                                   interval=0.5)
@@ -62,6 +71,25 @@ class Cloud:
                 return api.inspect_container(prefix + server_id)
             except docker.errors.NotFound:
                 return None
+
+    def execute(self, container, *argv):
+        """(exit code, output) of ``argv`` run inside ``container``."""
+        with self.engine() as api:
+            run = api.exec_create(container, list(argv))
+            output = api.exec_start(run['Id']).decode(errors='replace')
+            return api.exec_inspect(run['Id'])['ExitCode'], output
+
+    def floating_ip(self, conn, server):
+        """A new floating IP on the server's (first) port; deleted again if
+        it cannot be attached."""
+        public = conn.network.find_network('public')
+        fip = conn.network.create_ip(floating_network_id=public.id)
+        try:
+            [port, *_] = self.ports_of(server.id)
+            return conn.network.update_ip(fip, port_id=port.id)
+        except BaseException:
+            conn.network.delete_ip(fip)
+            raise
 
     def volume(self, name):
         with self.engine() as api:
@@ -119,3 +147,50 @@ class Cloud:
             if time.monotonic() > deadline:
                 raise AssertionError('no %s after %ss' % (what, timeout))
             time.sleep(0.5)
+
+
+class Capture:
+    """Every frame a server's interface sends or receives from now on, read
+    from a packet socket opened inside its network namespace: what reached
+    the server (or left it) on the wire, whatever its applications did with
+    it. A context manager."""
+
+    def __init__(self, container_id, device='eth0'):
+        with ovs_fixture.entered_netns(os.path.join(NETNS_DIR,
+                                                    container_id)):
+            self._socket = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                         socket.htons(ETH_P_ALL))
+            self._socket.bind((device, 0))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._socket.close()
+
+    def senders(self, direction, quiet=0.5):
+        """The (source MAC, source IPv4 address) of each frame received
+        (``direction`` 'in') or sent ('out') so far, until none has come
+        for ``quiet`` seconds. The address is an IPv4 packet's source or
+        an ARP sender's, None for other frames."""
+        outgoing = direction == 'out'
+        self._socket.settimeout(quiet)
+        found = []
+        while True:
+            try:
+                frame, address = self._socket.recvfrom(65536)
+            except TimeoutError:
+                return found
+            if (address[2] == socket.PACKET_OUTGOING) == outgoing:
+                found.append(frame_sender(frame))
+
+
+def frame_sender(frame):
+    """(source MAC, IPv4 source or ARP sender address, or None) of an
+    Ethernet frame."""
+    mac = ':'.join('%02x' % b for b in frame[6:12])
+    ethertype = int.from_bytes(frame[12:14], 'big')
+    offset = {ETH_P_IP: 26, ETH_P_ARP: 28}.get(ethertype)
+    if offset is None:
+        return mac, None
+    return mac, str(ipaddress.IPv4Address(frame[offset:offset + 4]))

@@ -36,16 +36,8 @@ def keypair(cloud):
     cloud.demo.compute.delete_keypair(key)
 
 
-def _run(cloud, server, *argv):
-    """(exit code, output) of ``argv`` run inside the server's container."""
-    with cloud.engine() as api:
-        run = api.exec_create('nova-' + server.id, list(argv))
-        output = api.exec_start(run['Id']).decode(errors='replace')
-        return api.exec_inspect(run['Id'])['ExitCode'], output
-
-
 def _read(cloud, server, path):
-    code, output = _run(cloud, server, 'cat', path)
+    code, output = cloud.execute('nova-' + server.id, 'cat', path)
     assert code == 0, output
     return output
 
@@ -56,8 +48,8 @@ def _fetch(cloud, server, path):
     found = []
 
     def answered():
-        code, output = _run(cloud, server, 'timeout', '5', 'wget', '-q',
-                            '-O-', METADATA_URL + path)
+        code, output = cloud.execute('nova-' + server.id, 'timeout', '5',
+                                     'wget', '-q', '-O-', METADATA_URL + path)
         found[:] = [output]
         return code == 0
     cloud.wait_for(answered, 'an answer from %s%s' % (METADATA_URL, path),
@@ -108,7 +100,8 @@ def test_metadata_service_and_config_drive_tell_the_server_who_it_is(
                                                     port.network_id)
         # A DHCP subnet says so, as for a VM: the address is DHCP's to give.
         assert net['type'] == 'ipv4_dhcp'
-        code, _ = _run(cloud, server, 'touch', '/config-drive/written')
+        code, _ = cloud.execute('nova-' + server.id, 'touch',
+                                '/config-drive/written')
         assert code != 0
     finally:
         cloud.delete(cloud.demo, server)

@@ -11,10 +11,7 @@ MB = 1024 * 1024
 
 def _exec(cloud, server, *argv):
     """(exit code, output) of ``argv`` run inside the server's container."""
-    with cloud.engine() as api:
-        run = api.exec_create('nova-' + server.id, list(argv))
-        output = api.exec_start(run['Id']).decode(errors='replace')
-        return api.exec_inspect(run['Id'])['ExitCode'], output
+    return cloud.execute('nova-' + server.id, *argv)
 
 
 def _limits(cloud, server):

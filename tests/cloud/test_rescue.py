@@ -9,22 +9,14 @@ RESCUE = 'nova-rescue-'
 RESCUE_MOUNT = '/mnt/rescue'
 
 
-def _exec(cloud, container, *argv):
-    """(exit code, output) of ``argv`` run inside ``container``."""
-    with cloud.engine() as api:
-        run = api.exec_create(container, list(argv))
-        output = api.exec_start(run['Id']).decode(errors='replace')
-        return api.exec_inspect(run['Id'])['ExitCode'], output
-
-
 def _rescue(cloud, server):
     cloud.demo.compute.rescue_server(server, admin_pass='Rescue1234')
     return cloud.wait_status(cloud.demo, server, 'RESCUE', 120)
 
 
 def _eth0_mac(cloud, container):
-    code, output = _exec(cloud, container, 'cat',
-                         '/sys/class/net/eth0/address')
+    code, output = cloud.execute(container, 'cat',
+                                 '/sys/class/net/eth0/address')
     assert code == 0, output
     return output.strip()
 
@@ -41,25 +33,25 @@ def server(cloud, web_image, flavor, private_network):
 def test_rescue_sees_the_root_as_it_is_and_its_changes_survive(
         cloud, server):
     instance, rescue = 'nova-' + server.id, RESCUE + server.id
-    assert _exec(cloud, instance, 'sh', '-c',
-                 'echo written-by-the-instance > /marker')[0] == 0
+    assert cloud.execute(instance, 'sh', '-c',
+                         'echo written-by-the-instance > /marker')[0] == 0
     [port] = cloud.ports_of(server.id)
 
     server = _rescue(cloud, server)
     assert cloud.container(server.id)['State']['Running'] is False
-    assert _exec(cloud, rescue, 'cat', RESCUE_MOUNT + '/marker') == (
+    assert cloud.execute(rescue, 'cat', RESCUE_MOUNT + '/marker') == (
         0, 'written-by-the-instance\n')
     # The rescue system is on the instance's port.
     assert _eth0_mac(cloud, rescue) == port.mac_address
-    assert _exec(cloud, rescue, 'sh', '-c',
-                 'echo repaired > %s/repaired' % RESCUE_MOUNT)[0] == 0
+    assert cloud.execute(rescue, 'sh', '-c',
+                         'echo repaired > %s/repaired' % RESCUE_MOUNT)[0] == 0
 
     cloud.demo.compute.unrescue_server(server)
     server = cloud.wait_status(cloud.demo, server, 'ACTIVE', 120)
     assert cloud.container(server.id, RESCUE) is None
     assert cloud.volume(rescue) is None
-    assert _exec(cloud, instance, 'cat', '/repaired') == (0, 'repaired\n')
-    assert _exec(cloud, instance, 'cat', '/marker') == (
+    assert cloud.execute(instance, 'cat', '/repaired') == (0, 'repaired\n')
+    assert cloud.execute(instance, 'cat', '/marker') == (
         0, 'written-by-the-instance\n')
     assert _eth0_mac(cloud, instance) == port.mac_address
 

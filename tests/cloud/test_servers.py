@@ -90,11 +90,9 @@ def test_reboot_stop_start_keep_the_server_reachable(
         cloud, web_image, flavor, private_network):
     server = cloud.boot(cloud.demo, 'lifecycle', web_image, flavor,
                         private_network)
-    public = cloud.demo.network.find_network('public')
-    fip = cloud.demo.network.create_ip(floating_network_id=public.id)
+    fip = cloud.floating_ip(cloud.demo, server)
     try:
         [port] = cloud.ports_of(server.id)
-        cloud.demo.network.update_ip(fip, port_id=port.id)
         address = fip.floating_ip_address
         assert _page(address) == 'hello from lifecycle'
         for kind in ('SOFT', 'HARD'):
@@ -123,10 +121,8 @@ def test_snapshot_keeps_what_the_container_wrote_and_boots(
                         private_network)
     snapshot = copy = None
     try:
-        with cloud.engine() as api:
-            run = api.exec_create('nova-' + server.id,
-                                  ['sh', '-c', 'echo kept > /root/written'])
-            api.exec_start(run)
+        assert cloud.execute('nova-' + server.id, 'sh', '-c',
+                             'echo kept > /root/written')[0] == 0
         snapshot = cloud.demo.compute.create_server_image(
             server, 'original-snapshot', wait=True, timeout=180)
         snapshot = cloud.demo.image.get_image(snapshot)
@@ -135,10 +131,8 @@ def test_snapshot_keeps_what_the_container_wrote_and_boots(
         copy = cloud.boot(cloud.demo, 'copy', snapshot, flavor,
                           private_network)
         assert copy.status == 'ACTIVE'
-        with cloud.engine() as api:
-            run = api.exec_create('nova-' + copy.id,
-                                  ['cat', '/root/written'])
-            assert api.exec_start(run).decode().strip() == 'kept'
+        assert cloud.execute('nova-' + copy.id, 'cat', '/root/written') == (
+            0, 'kept\n')
     finally:
         for each in (copy, server):
             if each is not None:

@@ -266,3 +266,33 @@ def test_a_lost_answer_to_remove_leaves_no_network_behind(
     assert cid not in pyroute2_netns.listnetns()
     assert host.ports('br-int') == set()
     docker_driver.destroy(None, instance, network_info)  # Nova's retry
+
+
+@pytest.mark.parametrize('cap_add', [[], ['NET_ADMIN']])
+def test_an_instance_takes_another_mac_only_with_net_admin(
+        docker_driver, host, cap_add):
+    """Docker's default capabilities leave NET_ADMIN out: an instance
+    cannot change its interface (EPERM) unless the operator grants it with
+    ``[docker] cap_add``, as the real cloud does; the switch's port
+    security then drops what it sends (tests/cloud/test_isolation.py)."""
+    vif = netinfo.simple_vif('10.20.0.13')
+    network_info = network_model.NetworkInfo([vif])
+    CONF.set_override('cap_add', cap_add, group='docker')
+    try:
+        instance = spawn(docker_driver, network_info)
+    finally:
+        CONF.clear_override('cap_add', group='docker')
+    api = docker_driver.docker.api
+    run = api.exec_create('nova-' + instance.uuid, [
+        'ip', 'link', 'set', 'eth0', 'address', 'fa:16:3e:00:00:99'])
+    output = api.exec_start(run['Id']).decode()
+    [eth0] = ip_json('-n', container_id(docker_driver, instance), 'link',
+                     'show', 'eth0')
+    if cap_add:
+        assert api.exec_inspect(run['Id'])['ExitCode'] == 0, output
+        assert eth0['address'] == 'fa:16:3e:00:00:99'
+    else:
+        assert api.exec_inspect(run['Id'])['ExitCode'] != 0
+        assert 'Operation not permitted' in output
+        assert eth0['address'] == vif['address']
+    docker_driver.destroy(None, instance, network_info)
