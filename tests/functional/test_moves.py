@@ -24,6 +24,7 @@ from novadocker.virt.docker import client
 from novadocker.virt.docker import moves
 from tests.fixtures import faults
 from tests.functional.test_driver import docker_driver  # noqa: F401
+from tests.functional.test_driver import IMAGE_ID
 from tests.functional.test_driver import image_meta
 from tests.functional.test_driver import run_in
 from tests.functional.test_driver import spawn
@@ -55,7 +56,7 @@ def context():
 def written(
         docker_driver, glance):  # noqa: F811
     """A running instance (64 MB, 1 vCPU) that wrote /marker."""
-    instance = factories.instance(memory_mb=64, vcpus=1)
+    instance = factories.instance(memory_mb=64, vcpus=1, image_ref=IMAGE_ID)
     spawn(docker_driver, instance)
     run_in(docker_driver.docker.api, instance, 'sh', '-c',
            'echo before the move > /marker')

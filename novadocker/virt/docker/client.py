@@ -157,7 +157,11 @@ class _APIClient(docker.APIClient):
                                 'connections (%(error)s); asking again for '
                                 'up to %(wait)d s ([docker] '
                                 'engine_restart_wait)',
-                                {'url': CONF.docker.host_url, 'error': e,
+                                # Not the exception: a log record kept
+                                # (pytest's) would keep its traceback and
+                                # the socket that failed to connect.
+                                {'url': CONF.docker.host_url,
+                                 'error': str(e),
                                  'wait': CONF.docker.engine_restart_wait})
                     warned = True
                 time.sleep(ENGINE_RETRY_INTERVAL)

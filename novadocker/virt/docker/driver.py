@@ -118,6 +118,10 @@ class DockerDriver(driver.ComputeDriver):
         # the destination creates it again (moves.py): the same host will
         # do, for a resize (allow_resize_to_same_host) or a migration.
         supports_migrate_to_same_host=True,
+        # Nova rebuilds an evacuated instance from its image on the new
+        # host (spawn), as for any driver without shared storage; the
+        # failed host destroys its copy when it comes back (doc/moves.md).
+        supports_evacuate=True,
     )
 
     def __init__(self, virtapi):
