@@ -4,7 +4,9 @@ nova-compute. A server placed on node 2 is bound there, runs in node 2's
 engine only, is reached from this host through its floating IP (NATed on
 node 1, the gateway chassis) and from a server on node 1 over the project
 network (Geneve between the nodes' br-phy bridges); deleting both leaves
-nothing on either node.
+nothing on either node. A cold migration to node 2 carries what the
+container wrote (through Glance: the nodes share nothing else), and a
+resize that must go to node 2, reverted, is back on node 1 as it was.
 
 Opt-in (``NOVADOCKER_TWO_NODES=1``), in a pytest session of its own: the
 two-node cloud has a state directory of its own and the same ports as the
@@ -13,12 +15,14 @@ two-node cloud kept up by hand in that state directory, or brings one up
 and stops it.
 """
 
+import contextlib
 import os
 
 import docker
 import openstack
 import pytest
 
+from novadocker.virt.docker import moves
 from novadocker_cloud import audit
 from novadocker_cloud import clouds
 from novadocker_cloud import demo
@@ -171,3 +175,96 @@ def test_a_server_on_node_two_is_reached_through_geneve(
         for server in (far, near):
             cloud.delete(operator, server)
     assert audit.orphans(cloud.layout, cloud.admin) == {}
+
+
+def _exec(engine, server, *argv):
+    """The output of ``argv`` run in the server's container, which must
+    succeed."""
+    run = engine.exec_create('nova-' + server.id, list(argv))
+    output = engine.exec_start(run).decode(errors='replace')
+    assert engine.exec_inspect(run)['ExitCode'] == 0, output
+    return output
+
+
+def _memory_mb(engine, server):
+    return engine.inspect_container(
+        'nova-' + server.id)['HostConfig']['Memory'] // (1024 * 1024)
+
+
+def _on(engine, server):
+    try:
+        return engine.inspect_container('nova-' + server.id)
+    except docker.errors.NotFound:
+        return None
+
+
+@contextlib.contextmanager
+def _deleted_after(cloud, operator, server):
+    """Delete ``server`` when done, whatever happened; then nothing may be
+    left on either node."""
+    try:
+        yield server
+    finally:
+        cloud.delete(operator, server)
+    assert audit.orphans(cloud.layout, cloud.admin) == {}
+
+
+def _server_on(cloud, operator, node, name, image):
+    return _deleted_after(cloud, operator,
+                          _boot_on(cloud, operator, node, name, image))
+
+
+def _service(cloud, node):
+    [service] = cloud.admin.compute.services(binary='nova-compute',
+                                             host=node.name)
+    return service
+
+
+def test_a_migration_to_node_two_carries_what_was_written(
+        cloud, operator, nodes, web_image, engines):
+    """Through Glance: the nodes share nothing else."""
+    first, second = nodes
+    with _server_on(cloud, operator, first, 'migrated', web_image) as server:
+        _exec(engines[1], server, 'sh', '-c', 'echo on node 1 > /marker')
+        cloud.admin.compute.migrate_server(server, host=second.name)
+        server = cloud.wait_status(operator, server, 'VERIFY_RESIZE', 300)
+        assert server.hypervisor_hostname == second.name
+        assert _exec(engines[2], server, 'cat', '/marker') == 'on node 1\n'
+        [port] = cloud.ports_of(server.id)
+        assert port.binding_host_id == second.name
+        assert port.status == 'ACTIVE'
+        cloud.admin.compute.confirm_server_resize(server)
+        server = cloud.wait_status(operator, server, 'ACTIVE', 180)
+        assert _on(engines[1], server) is None
+        assert engines[1].images(name=moves.MOVED_REPOSITORY) == []
+        assert audit.orphans(cloud.layout, cloud.admin) == {}
+
+
+def test_a_resize_to_node_two_reverted_is_back_as_it_was(
+        cloud, operator, nodes, web_image, engines):
+    """Node 1 disabled, the scheduler must take node 2; the revert brings
+    the server back to node 1 with its old flavor and its data as it was
+    when the resize began."""
+    first, second = nodes
+    small = cloud.admin.compute.find_flavor('docker.small')
+    bigger = cloud.admin.compute.find_flavor('docker.medium')
+    compute = cloud.admin.compute
+    with _server_on(cloud, operator, first, 'resized', web_image) as server:
+        _exec(engines[1], server, 'sh', '-c', 'echo before > /marker')
+        compute.disable_service(_service(cloud, first))
+        try:
+            operator.compute.resize_server(server, bigger.id)
+            server = cloud.wait_status(operator, server, 'VERIFY_RESIZE',
+                                       300)
+        finally:
+            compute.enable_service(_service(cloud, first))
+        assert server.hypervisor_hostname == second.name
+        assert _memory_mb(engines[2], server) == bigger.ram
+        _exec(engines[2], server, 'sh', '-c', 'echo after > /marker')
+        operator.compute.revert_server_resize(server)
+        server = cloud.wait_status(operator, server, 'ACTIVE', 300)
+        assert server.hypervisor_hostname == first.name
+        assert _on(engines[2], server) is None
+        assert _memory_mb(engines[1], server) == small.ram
+        assert _exec(engines[1], server, 'cat', '/marker') == 'before\n'
+        assert audit.orphans(cloud.layout, cloud.admin) == {}
