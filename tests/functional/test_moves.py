@@ -137,19 +137,27 @@ def test_a_move_to_another_host_goes_through_glance(
                                     written.get_network_info())
 
 
+def refused_move(drv, instance, context, action):
+    """A move to another host whose engine request ending in ``/action``
+    the engine refuses: Nova must be told to roll back. The request the
+    fault hit."""
+    requests = faults.EngineRequests(drv.docker.api)
+    requests.arm(faults.engine_error, faults.request_to(action))
+    try:
+        with pytest.raises(exception.InstanceFaultRollback):
+            drv.migrate_disk_and_power_off(
+                context, instance, OTHER_HOST, flavor(128, 1),
+                instance.get_network_info())
+    finally:
+        requests.close()
+    return requests.fired_on
+
+
 def test_a_failed_commit_leaves_the_instance_running_as_it_was(
         docker_driver, written, context, glance):  # noqa: F811
     before = set(glance.images)
-    requests = faults.EngineRequests(docker_driver.docker.api)
-    requests.arm(faults.engine_error, faults.request_to('commit'))
-    try:
-        with pytest.raises(exception.InstanceFaultRollback):
-            docker_driver.migrate_disk_and_power_off(
-                context, written, OTHER_HOST, flavor(128, 1),
-                written.get_network_info())
-    finally:
-        requests.close()
-    assert requests.fired_on.startswith('POST /commit')
+    fired_on = refused_move(docker_driver, written, context, 'commit')
+    assert fired_on.startswith('POST /commit')
     assert docker_driver.docker.inspect(written)['State']['Running']
     assert limits(docker_driver, written) == (64, 1024)
     assert read(docker_driver, written, '/marker') == 'before the move\n'
@@ -160,15 +168,7 @@ def test_a_failed_commit_leaves_the_instance_running_as_it_was(
 def test_a_failed_upload_leaves_nothing_in_glance(
         docker_driver, written, context, glance):  # noqa: F811
     before = set(glance.images)
-    requests = faults.EngineRequests(docker_driver.docker.api)
-    requests.arm(faults.engine_error, faults.request_to('get'))
-    try:
-        with pytest.raises(exception.InstanceFaultRollback):
-            docker_driver.migrate_disk_and_power_off(
-                context, written, OTHER_HOST, flavor(128, 1),
-                written.get_network_info())
-    finally:
-        requests.close()
+    refused_move(docker_driver, written, context, 'get')
     assert set(glance.images) == before
     assert docker_driver.docker.inspect(written)['State']['Running']
     assert not moved_image_exists(docker_driver, written)
