@@ -11,6 +11,7 @@ from unittest import mock
 
 from docker import errors as docker_errors
 from nova.compute import power_state
+from nova.compute import vm_states
 from nova import context as nova_context
 from nova.compute import provider_tree
 from nova import exception
@@ -24,7 +25,10 @@ from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
 from novadocker.virt.docker import driver
 from novadocker.virt.docker import images
+from novadocker.virt.docker import moves
+from novadocker.virt.docker import spec
 from tests.fixtures import engine as engine_fixture
+from tests.fixtures import faults
 from tests.fixtures import glance as glance_fixture
 from tests.unit import factories
 
@@ -252,6 +256,98 @@ def test_a_start_asked_while_the_engine_restarts_waits_for_it(
     assert time.monotonic() - began >= 2
     assert state(docker_driver, instance) == power_state.RUNNING
     docker_driver.destroy(None, instance, None)
+
+
+@pytest.fixture(scope='module')
+def live_restore_engine():
+    """An engine whose containers outlive its restarts, as the cloud's and
+    production ones do."""
+    engine = engine_fixture.DockerEngine(extra_args=['--live-restore'])
+    engine.start()
+    with engine.client() as api:
+        engine_fixture.build_test_image(api)
+    yield engine
+    engine.stop()
+
+
+def restart_on_start(engine, drv, delay=0.03):
+    """Tell dockerd to stop ``delay`` s after the driver's next start
+    request leaves (an upgrade), and start it again once it has ended;
+    returns the thread doing it."""
+    restart = threading.Timer(delay,
+                              lambda: (engine.terminate(), engine.start()))
+    requests = faults.EngineRequests(drv.docker.api)
+    requests.arm(faults.before(lambda request: restart.start()),
+                 faults.request_to('start'))
+    return restart
+
+
+def wait_running(drv, instance, timeout=60):
+    deadline = time.monotonic() + timeout
+    while state(drv, instance) != power_state.RUNNING:
+        assert time.monotonic() < deadline, 'the instance did not run again'
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize('operation', ['spawn', 'power_on'])
+def test_an_instance_the_engine_stops_on_its_way_down_runs_again(
+        live_restore_engine, caplog, operation):
+    """No other container runs: dockerd, told to stop 30 ms into the start,
+    answers the start and then stops the container before it exits (live-
+    restore notwithstanding). The boot or the user's start still succeeds,
+    and once the engine is back the instance runs: started again by the
+    operation if it saw the engine go, else by the event watcher."""
+    instance = factories.instance()
+    instance.host = CONF.host
+    instance.vm_state = vm_states.ACTIVE
+    instance.task_state = None
+    with driver_on(live_restore_engine) as drv, mock.patch.object(
+            objects.Instance, 'get_by_uuid', return_value=instance):
+        if operation == 'spawn':
+            restart = restart_on_start(live_restore_engine, drv)
+            spawn(drv, instance)
+        else:
+            spawn(drv, instance, power_on=False)
+            restart = restart_on_start(live_restore_engine, drv)
+            drv.power_on(None, instance, instance.get_network_info())
+        restart.join()
+        wait_running(drv, instance)
+        assert ('went away while it started' in caplog.text
+                or 'stopped this instance on its way down' in caplog.text)
+        drv.destroy(None, instance, None)
+
+
+def test_a_start_the_stopping_engine_drops_is_sent_again(
+        live_restore_engine, caplog):
+    """Another container runs: dockerd, told to stop 30 ms into the start,
+    drops the start's connection without an answer and leaves the
+    container created, most often with a containerd task it can no longer
+    start. The user's start waits for the engine, sends the start again
+    and, if it is refused so, makes the container anew with what it wrote.
+    """
+    api = live_restore_engine.client()
+    other = api.create_container(engine_fixture.TEST_IMAGE)['Id']
+    api.start(other)
+    instance = factories.instance()
+    instance.image_ref = IMAGE_ID  # as Nova records it: instance.image_meta
+    try:
+        with driver_on(live_restore_engine) as drv:
+            spawn(drv, instance, power_on=False)
+            drv.docker.put_archive(instance, '/',
+                                   spec.authorized_keys_tar('written-key'))
+            restart = restart_on_start(live_restore_engine, drv)
+            drv.power_on(None, instance, instance.get_network_info())
+            restart.join()
+            assert state(drv, instance) == power_state.RUNNING
+            assert 'went away while it started' in caplog.text
+            assert 'written-key' in run_in(drv.docker.api, instance, 'cat',
+                                           '/root/.ssh/authorized_keys')
+            assert not drv.docker.image_exists(
+                moves.moved_reference(instance))
+            drv.destroy(None, instance, None)
+    finally:
+        api.remove_container(other, force=True)
+        api.close()
 
 
 def test_destroy_is_idempotent(docker_driver):

@@ -140,3 +140,16 @@ def _tcp_refused():
 ])
 def test_never_sent_looks_through_the_wrapping(error, never_sent):
     assert client.never_sent(error) is never_sent
+
+
+@pytest.mark.parametrize('explanation, stale', [
+    ('task %s: already exists' % ('4016dc27' * 8), True),
+    ('failed to start shim: mkdir /run/docker/containerd/daemon/'
+     'io.containerd.runtime.v2.task/moby/%s: file exists: unknown'
+     % ('f43b49ed' * 8), True),
+    ('container %s: already exists' % ('4016dc27' * 8), False),
+    ('OCI runtime create failed: exec: "x": not found', False),
+])
+def test_the_engines_refusals_that_mean_a_stale_task(explanation, stale):
+    """As dockerd 20.10 words them (measured after a restart mid-start)."""
+    assert bool(client.STALE_TASK.search(explanation)) is stale

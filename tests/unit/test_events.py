@@ -57,6 +57,46 @@ def test_stopped_is_delayed_and_cancelled_by_a_restart():
     watcher.stop()
 
 
+def test_a_container_killed_as_the_stream_is_lost_waits_for_the_engine():
+    """Killed from outside, then the engine goes away while its STOPPED is
+    held: it is handed over once the stream is open again, not emitted.
+    One that stopped by itself, or was started again, is not."""
+    other = '99999999-2222-3333-4444-555555555555'
+    emitted, handed = Recorder(), []
+    watcher = events.LifecycleWatcher(emitted, on_engine_back=handed.extend,
+                                      stopped_delay=0.2)
+    watcher._dispatch(docker_event('kill'))
+    watcher._dispatch(docker_event('die'))
+    watcher._dispatch(docker_event('die', uuid=other))  # its own exit
+    watcher._hold_stopped_with_engine()
+    watcher._report_stopped_with_engine()
+    assert [(e.uuid, e.transition) for e in handed] == [
+        (UUID, virtevent.EVENT_LIFECYCLE_STOPPED)]
+    assert emitted.arrived.wait(5)
+    time.sleep(0.4)
+    assert emitted.events == [(other, virtevent.EVENT_LIFECYCLE_STOPPED)]
+    handed.clear()
+    watcher._dispatch(docker_event('kill'))
+    watcher._dispatch(docker_event('die'))
+    watcher._dispatch(docker_event('start'))  # a reboot
+    watcher._hold_stopped_with_engine()
+    watcher._report_stopped_with_engine()
+    assert handed == []
+    watcher.stop()
+
+
+def test_without_a_handler_the_held_events_are_emitted():
+    emitted = Recorder()
+    watcher = events.LifecycleWatcher(emitted, stopped_delay=60)
+    watcher._dispatch(docker_event('kill'))
+    watcher._dispatch(docker_event('die'))
+    watcher._hold_stopped_with_engine()
+    assert emitted.events == []
+    watcher._report_stopped_with_engine()
+    assert emitted.events == [(UUID, virtevent.EVENT_LIFECYCLE_STOPPED)]
+    watcher.stop()
+
+
 def test_containers_not_named_after_their_uuid_label_are_ignored():
     emitted = Recorder()
     watcher = events.LifecycleWatcher(emitted)

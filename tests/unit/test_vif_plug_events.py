@@ -38,6 +38,7 @@ def make_driver():
         drv.docker.inspect.return_value = drv.docker.find.return_value = {
             'Id': 'c1', 'State': {'Pid': 42, 'Status': 'running'},
             'HostConfig': {'NetworkMode': 'none'}}
+        drv.docker.start.return_value = drv.docker.inspect.return_value
         drv.network = mock.Mock()
         return drv
     yield make

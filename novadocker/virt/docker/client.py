@@ -7,6 +7,7 @@ must not pay.
 
 import contextlib
 import io
+import re
 import socket
 import ssl
 import tarfile
@@ -81,6 +82,17 @@ class ImageMissing(DockerAPIError):
     """The engine has no image ``image`` (any more)."""
 
 
+class StaleTask(DockerAPIError):
+    """dockerd 20.10 (live-restore) stopped in the middle of a start keeps
+    the container's half-made containerd task when it comes back, and
+    cannot start that container again until its next restart."""
+
+
+# How the engine refuses a start because of such a task (measured).
+STALE_TASK = re.compile(r'task [0-9a-f]{64}: already exists|'
+                        r'failed to start shim: mkdir .*: file exists')
+
+
 def container_name(instance_uuid):
     return NAME_PREFIX + instance_uuid
 
@@ -139,6 +151,10 @@ class _APIClient(docker.APIClient):
     requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace it, from the
     very first request (the version negotiation)."""
 
+    # How many requests found the engine refusing connections: a caller
+    # compares it before and after a step to learn the engine went away.
+    outages = 0
+
     def send(self, request, **kwargs):
         """Send, and send again for up to [docker] engine_restart_wait s
         while the engine refuses connections: a restarting dockerd would
@@ -150,7 +166,11 @@ class _APIClient(docker.APIClient):
             try:
                 return super().send(request, **kwargs)
             except requests.exceptions.ConnectionError as e:
-                if time.monotonic() >= deadline or not never_sent(e):
+                if not never_sent(e):
+                    raise
+                if not warned:
+                    self.outages += 1
+                if time.monotonic() >= deadline:
                     raise
                 if not warned:
                     LOG.warning('Docker engine at %(url)s refuses '
@@ -349,9 +369,53 @@ class DockerClient:
                                    status_code=e.status_code)
 
     def start(self, instance, name=None):
+        """Start the container; returns its attributes, inspected after.
+
+        A start is safe to send again (the engine answers 304 for a
+        running container), and dockerd told to stop while it starts one
+        either drops the start's connection, leaving the container created
+        (when other containers run), or answers and then kills it on its way
+        down (when none runs; see recovery.py). Either way the request that
+        follows finds the socket closed and waits for the restarted engine
+        (``send``): the start is then sent once more. Raises StaleTask when
+        the engine can no longer start the container.
+        """
         name = name or container_name(instance.uuid)
         with translated_errors('starting ' + name, instance):
+            try:
+                outages = self.api.outages
+                self._send_start(instance, name)
+                attrs = self.api.inspect_container(name)
+                if (attrs['State']['Status'] != 'running'
+                        and self.api.outages != outages):
+                    self._warn_start_again(
+                        instance, name,
+                        'stopped, exit code %s' % attrs['State']['ExitCode'])
+                    self.api.start(name)
+                    attrs = self.api.inspect_container(name)
+                return attrs
+            except docker_errors.APIError as e:
+                if STALE_TASK.search(str(e.explanation)):
+                    raise StaleTask(action='starting ' + name,
+                                    reason=e.explanation,
+                                    status_code=e.status_code)
+                raise
+
+    def _send_start(self, instance, name):
+        """The start request, sent again once if its connection dropped."""
+        try:
             self.api.start(name)
+        except requests.exceptions.ConnectionError as e:
+            if never_sent(e):
+                raise  # the engine stayed away for engine_restart_wait
+            self._warn_start_again(instance, name, str(e))
+            self.api.start(name)
+
+    @staticmethod
+    def _warn_start_again(instance, name, what):
+        LOG.warning('The Docker engine went away while it started %(name)s '
+                    '(%(what)s): starting it again',
+                    {'name': name, 'what': what}, instance=instance)
 
     def stop(self, instance, timeout, name=None):
         """SIGTERM, then SIGKILL after ``timeout`` seconds (0: at once)."""

@@ -18,10 +18,12 @@ This module only maps Nova's operations onto the modules that do the work:
 ``client`` (the engine), ``spec`` (container configuration), ``images``
 (Glance), ``network`` (VIF plugging), ``hostinfo`` (host and cgroups),
 ``console`` (serial consoles), ``config_drive``, ``file_injection``,
-``passwords`` and ``rescue``.
+``passwords``, ``rescue``, ``moves`` (resize and migration), ``events``
+(lifecycle events) and ``recovery`` (instances an engine restart stopped).
 """
 
 import contextlib
+import functools
 
 from nova.compute import power_state
 from nova import exception
@@ -50,6 +52,7 @@ from novadocker.virt.docker import file_injection
 from novadocker.virt.docker import moves
 from novadocker.virt.docker import network
 from novadocker.virt.docker import passwords
+from novadocker.virt.docker import recovery
 from novadocker.virt.docker import rescue
 from novadocker.virt.docker import spec
 
@@ -187,7 +190,9 @@ class DockerDriver(driver.ComputeDriver):
         self.cleanup_host(host)
         self.consoles.reopen(containers)
         self.lifecycle_events = events.LifecycleWatcher(
-            self.emit_event, on_arrival=self.container_states.invalidate)
+            self.emit_event, on_arrival=self.container_states.invalidate,
+            on_engine_back=functools.partial(
+                recovery.restart_stopped_by_engine, self))
         self.lifecycle_events.start()
 
     def _lxcfs_files(self):
@@ -416,23 +421,29 @@ class DockerDriver(driver.ComputeDriver):
         _container_config if made already) and start it unless not
         ``power_on``; on failure nothing is left, and a refusal that is
         the image's is ImageUnacceptable (failures.py)."""
-        sandbox, drive, create_kwargs, host_config = (
-            config or self._container_config(instance, image_meta,
-                                             network_info))
+        config = config or self._container_config(instance, image_meta,
+                                                  network_info)
         with self._lock(instance):
-            try:
-                with failures.image_refusals(image_meta.id):
-                    self._create_and_start(instance, image, create_kwargs,
-                                           host_config, sandbox, drive,
-                                           injected_files, admin_password,
-                                           network_info, power_on)
-            except Exception:
-                with excutils.save_and_reraise_exception():
-                    LOG.error('Spawn failed; removing the container',
-                              instance=instance)
-                    self.consoles.close(instance)
-                    self._remove(instance, network_info)
-                    config_drive.remove_config_drive(instance)
+            self._build(instance, image, image_meta, injected_files,
+                        admin_password, network_info, power_on, config)
+
+    def _build(self, instance, image, image_meta, injected_files,
+               admin_password, network_info, power_on, config):
+        """_spawn's work, under the instance's lock."""
+        sandbox, drive, create_kwargs, host_config = config
+        try:
+            with failures.image_refusals(image_meta.id):
+                self._create_and_start(instance, image, create_kwargs,
+                                       host_config, sandbox, drive,
+                                       injected_files, admin_password,
+                                       network_info, power_on)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('Spawn failed; removing the container',
+                          instance=instance)
+                self.consoles.close(instance)
+                self._remove(instance, network_info)
+                config_drive.remove_config_drive(instance)
         LOG.info('Spawned container %s', client.container_name(
             instance.uuid), instance=instance)
 
@@ -516,10 +527,10 @@ class DockerDriver(driver.ComputeDriver):
                     error_callback=self._neutron_failed):
                 if sandbox and sandbox['State']['Status'] != 'running':
                     self._start_sandbox(instance, sandbox, network_info)
-                self.docker.start(instance, name=name)
+                attrs = self.docker.start(instance, name=name)
                 if not sandbox:
                     try:
-                        return self._attach_all(instance, name,
+                        return self._attach_all(instance, attrs,
                                                 network_info)
                     except exception.VirtualInterfacePlugException:
                         # A process that ended takes its namespace with
@@ -544,15 +555,13 @@ class DockerDriver(driver.ComputeDriver):
         """
         if sandbox['State']['StartedAt'] != NEVER_STARTED:
             self.network.detach_all(instance, sandbox['Id'], network_info)
-        name = client.sandbox_name(instance.uuid)
-        self.docker.start(instance, name=name)
-        self._attach_all(instance, name, network_info)
+        attrs = self.docker.start(instance,
+                                  name=client.sandbox_name(instance.uuid))
+        self._attach_all(instance, attrs, network_info)
 
-    def _attach_all(self, instance, name, network_info):
-        """Plug every port into the namespace of the container ``name``
-        (the instance's own if None), just started; returns the pid of its
-        process."""
-        attrs = self.docker.inspect(instance, name=name)
+    def _attach_all(self, instance, attrs, network_info):
+        """Plug every port into the namespace of the container just
+        started (``attrs``, inspected); returns the pid of its process."""
         self.network.attach_all(instance, attrs['Id'],
                                 attrs['State']['Pid'], network_info)
         return attrs['State']['Pid']
@@ -663,8 +672,8 @@ class DockerDriver(driver.ComputeDriver):
         with self._lock(instance):
             self._remove_rescue(instance, network_info)
             self._stop(instance, network_info, timeout, keep_network=True)
-            self._start_with_network(instance, network_info,
-                                     self._containers(instance)[1])
+            self._start_or_recreate(instance, network_info,
+                                    self._containers(instance)[1])
 
     def power_off(self, instance, timeout=0, retry_interval=0):
         """Stop gracefully for ``timeout`` s, then kill: an image whose PID 1
@@ -690,9 +699,30 @@ class DockerDriver(driver.ComputeDriver):
         if state == 'paused':
             self._unpause(instance, network_info)
         elif state != 'running':
+            self._start_or_recreate(instance, network_info, sandbox,
+                                    wait_for_neutron)
+        self.consoles.open_started(instance)
+
+    def _start_or_recreate(self, instance, network_info, sandbox,
+                           wait_for_neutron=True):
+        """Start the stopped container; one the engine can no longer start
+        (client.StaleTask) is made anew from a commit of itself, with what
+        it wrote, and started."""
+        try:
             self._start_with_network(instance, network_info, sandbox,
                                      wait_for_neutron=wait_for_neutron)
-        self.consoles.open_started(instance)
+            return
+        except client.StaleTask as e:
+            LOG.warning('%s; making the container anew from a commit of '
+                        'itself', e, instance=instance)
+        moves.carry_out(self.docker, None, instance, same_host=True)
+        self._remove(instance, network_info)
+        config_drive.remove_config_drive(instance)
+        self._build(instance, moves.moved_reference(instance),
+                    instance.image_meta, [], None, network_info, True,
+                    self._container_config(instance, instance.image_meta,
+                                           network_info))
+        moves.forget(self.docker, instance)
 
     def pause(self, instance):
         """Freeze the processes, then take the instance off its network,

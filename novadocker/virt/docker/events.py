@@ -7,6 +7,11 @@ for a while and dropped if the container starts again meanwhile, so a
 reboot does not look like a crash. The events of a rescue container are its
 instance's (it holds the instance's power state while rescued): a rescue or
 an unrescue is one container stopping and the other starting.
+
+A container stopped from outside (a ``kill`` event before its ``die``)
+whose STOPPED is still held when the stream is lost most likely went down
+with the engine: those go to ``on_engine_back`` once the engine answers
+again, for the driver to judge (recovery.py).
 """
 
 import threading
@@ -25,6 +30,8 @@ TRANSITIONS = {
     'pause': virtevent.EVENT_LIFECYCLE_PAUSED,
     'unpause': virtevent.EVENT_LIFECYCLE_RESUMED,
 }
+# Sent by the engine for each signal it delivers: a stop from outside.
+KILL = 'kill'
 STOPPED_EVENT_DELAY = 15
 RECONNECT_DELAY = 5
 
@@ -41,17 +48,23 @@ def holds_power_state(attributes, uuid):
 class LifecycleWatcher:
     """Follows the engine's container events in a thread and hands them to
     ``emit`` (the driver's emit_event) as Nova lifecycle events;
-    ``on_arrival`` is told of each as it arrives, held back or not."""
+    ``on_arrival`` is told of each as it arrives, held back or not;
+    ``on_engine_back`` gets the STOPPED events of containers killed just
+    before the stream was lost, once it is open again (emitted if None)."""
 
-    def __init__(self, emit, on_arrival=None,
+    def __init__(self, emit, on_arrival=None, on_engine_back=None,
                  stopped_delay=STOPPED_EVENT_DELAY,
                  reconnect_delay=RECONNECT_DELAY):
         self._emit = emit
         self._on_arrival = on_arrival
+        self._on_engine_back = on_engine_back or self._emit_all
         self._stopped_delay = stopped_delay
         self._reconnect_delay = reconnect_delay
         self._stopping = threading.Event()
+        # uuid: (timer of its held STOPPED, whether it followed a kill)
         self._pending_stops = {}
+        self._killed = set()
+        self._stopped_with_engine = []
         self._lock = threading.Lock()
         self._stream = None
         self._thread = None
@@ -70,7 +83,7 @@ class LifecycleWatcher:
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
-            for timer in self._pending_stops.values():
+            for timer, _killed in self._pending_stops.values():
                 timer.cancel()
             self._pending_stops.clear()
 
@@ -86,6 +99,7 @@ class LifecycleWatcher:
                     stream = self._open_stream(api, since)
                     if stream is None:
                         break
+                    self._report_stopped_with_engine()
                     for event in stream:
                         since = event.get('time', since)
                         self._dispatch(event)
@@ -97,7 +111,26 @@ class LifecycleWatcher:
                 # holds the sockets of the failed connection open.
                 LOG.warning('Lost the Docker event stream (%s); reconnecting '
                             'in %d s', str(e), self._reconnect_delay)
+            self._hold_stopped_with_engine()
             self._stopping.wait(self._reconnect_delay)
+
+    def _hold_stopped_with_engine(self):
+        """The stream is lost: the containers killed in the moments before
+        (their STOPPED still held) wait for the engine's return."""
+        with self._lock:
+            for uuid, (timer, killed) in list(self._pending_stops.items()):
+                if killed:
+                    timer.cancel()
+                    del self._pending_stops[uuid]
+                    self._stopped_with_engine.append(timer.args[0])
+            self._killed.clear()
+
+    def _report_stopped_with_engine(self):
+        with self._lock:
+            lifecycles, self._stopped_with_engine = (
+                self._stopped_with_engine, [])
+        if lifecycles:
+            self._on_engine_back(lifecycles)
 
     def _open_stream(self, api, since):
         """The event stream of the engine ``api`` speaks to, or None when
@@ -105,7 +138,7 @@ class LifecycleWatcher:
         yet)."""
         stream = api.events(since=since, decode=True, filters={
             'type': 'container', 'label': [client.LABEL_UUID],
-            'event': list(TRANSITIONS)})
+            'event': [*TRANSITIONS, KILL]})
         with self._lock:
             if not self._stopping.is_set():
                 self._stream = stream
@@ -116,18 +149,25 @@ class LifecycleWatcher:
     def _dispatch(self, event):
         attributes = event.get('Actor', {}).get('Attributes', {})
         uuid = attributes.get(client.LABEL_UUID)
-        transition = TRANSITIONS.get(event.get('status'))
+        status = event.get('status')
         # A container made by hand from a snapshot carries the labels too.
-        if (transition is None or uuid is None or
+        if (status not in TRANSITIONS and status != KILL or uuid is None or
                 not holds_power_state(attributes, uuid)):
+            return
+        if status == KILL:
+            with self._lock:
+                self._killed.add(uuid)
             return
         if self._on_arrival is not None:
             self._on_arrival()
+        transition = TRANSITIONS[status]
         lifecycle = virtevent.LifecycleEvent(uuid, transition)
         with self._lock:
             pending = self._pending_stops.pop(uuid, None)
             if pending is not None:
-                pending.cancel()
+                pending[0].cancel()
+            killed = uuid in self._killed
+            self._killed.discard(uuid)
             if transition == virtevent.EVENT_LIFECYCLE_STOPPED:
                 timer = threading.Timer(self._stopped_delay,
                                         self._emit_stopped)
@@ -135,14 +175,19 @@ class LifecycleWatcher:
                 # anyway must not take a newer pending STOPPED.
                 timer.args = (lifecycle, timer)
                 timer.daemon = True
-                self._pending_stops[uuid] = timer
+                self._pending_stops[uuid] = (timer, killed)
                 timer.start()
                 return
         self._emit(lifecycle)
 
+    def _emit_all(self, lifecycles):
+        for lifecycle in lifecycles:
+            self._emit(lifecycle)
+
     def _emit_stopped(self, lifecycle, timer):
         with self._lock:
-            if self._pending_stops.get(lifecycle.uuid) is not timer:
+            pending = self._pending_stops.get(lifecycle.uuid)
+            if pending is None or pending[0] is not timer:
                 return
             del self._pending_stops[lifecycle.uuid]
         self._emit(lifecycle)
