@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m flake8 novadocker nova tests benchmarks tools \
     novadocker_cloud
-.venv/bin/python -m pytest -p no:cacheprovider "$@" --ignore=tests/cloud tests
+# The slowest tests are listed, for whoever keeps CI under its 30 minutes.
+.venv/bin/python -m pytest -p no:cacheprovider --durations=10 "$@" \
+    --ignore=tests/cloud tests
 # The real cloud's engine remaps its containers' root to an unprivileged
 # host uid (dockerd --userns-remap), so every test of tests/cloud runs on
 # one: servers, snapshots, guest data, rescue, consoles, Tempest. Here, on
@@ -21,4 +23,5 @@ cd "$(dirname "$0")/.."
 NOVADOCKER_TEST_USERNS=1 .venv/bin/python -m pytest -p no:cacheprovider \
     "$@" tests/functional/test_userns.py tests/functional/test_config_drive.py \
     tests/functional/test_file_injection.py tests/functional/test_passwords.py
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@" tests/cloud
+exec .venv/bin/python -m pytest -p no:cacheprovider --durations=10 "$@" \
+    tests/cloud
