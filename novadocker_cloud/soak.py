@@ -516,8 +516,11 @@ def _large_web_server(client, tag):
                               [filler])
 
 
-def run(layout, cycles, seed=None, seconds=None, out=print):
-    """Run the soak; returns (counts, seconds). Raises SoakFailure."""
+def run(layout, cycles, seed=None, seconds=None, out=print,
+        each_once=False):
+    """Run the soak; returns (counts, seconds). Raises SoakFailure.
+    ``each_once``: end once every kind has had its turn (the short form),
+    ``cycles`` being then a bound."""
     seed = random.SystemRandom().randrange(2 ** 32) if seed is None else seed
     seconds = seconds or 60 * cycles
     soak = Soak(layout, seed, out)
@@ -538,6 +541,8 @@ def run(layout, cycles, seed=None, seconds=None, out=print):
             tries += 1
             if soak.run_cycle(schedule[turn]) or tries == MAX_TRIES:
                 turn, tries = (turn + 1) % len(schedule), 0
+                if each_once and turn == 0:
+                    break
             if time.monotonic() - began > seconds:
                 soak.fail('over the time budget of %d s' % seconds)
     finally:
@@ -547,7 +552,7 @@ def run(layout, cycles, seed=None, seconds=None, out=print):
     if leftovers:
         soak.fail('left after the tear-down: %s' % leftovers)
     out('soak: %d cycles in %.0f s (seed %d), nothing left' % (
-        cycles, elapsed, seed))
+        soak.cycle, elapsed, seed))
     for key in sorted(soak.counts):
         out('  %-60s %d' % (key, soak.counts[key]))
     return soak.counts, elapsed

@@ -10,7 +10,7 @@ def test_every_fault_kind_leaves_servers_as_asked_and_nothing_orphaned(
         cloud):
     # Two cycles to spare for a fault that misses its operation once.
     cycles = 1 + len(soak.FAULTS) + 2
-    counts, _ = soak.run(cloud.layout, cycles)
+    counts, _ = soak.run(cloud.layout, cycles, each_once=True)
     missing = [f.name for f in soak.FAULTS
                if not counts['fault: ' + f.name]]
     assert not missing, 'never injected: %s' % missing
