@@ -270,15 +270,15 @@ def live_restore_engine():
     engine.stop()
 
 
-def restart_on_start(engine, drv, delay=0.03):
-    """Tell dockerd to stop ``delay`` s after the driver's next start
-    request leaves (an upgrade), and start it again once it has ended;
+def restart_on(engine, drv, action='start', delay=0.03):
+    """Tell dockerd to stop ``delay`` s after the driver's next request to
+    ``action`` leaves (an upgrade), and start it again once it has ended;
     returns the thread doing it."""
     restart = threading.Timer(delay,
                               lambda: (engine.terminate(), engine.start()))
     requests = faults.EngineRequests(drv.docker.api)
     requests.arm(faults.before(lambda request: restart.start()),
-                 faults.request_to('start'))
+                 faults.request_to(action))
     return restart
 
 
@@ -301,18 +301,22 @@ def test_an_instance_the_engine_stops_on_its_way_down_runs_again(
     instance.host = CONF.host
     instance.vm_state = vm_states.ACTIVE
     instance.task_state = None
+    # Ends on SIGTERM: the engine's stop then takes a moment, not the 10 s
+    # it waits before SIGKILL.
+    meta = image_meta(os_command_line='sh -c "trap \'exit 0\' TERM; '
+                                      'while :; do sleep 1; done"')
     with driver_on(live_restore_engine) as drv, mock.patch.object(
             objects.Instance, 'get_by_uuid', return_value=instance):
         if operation == 'spawn':
-            restart = restart_on_start(live_restore_engine, drv)
-            spawn(drv, instance)
+            restart = restart_on(live_restore_engine, drv)
+            spawn(drv, instance, meta)
         else:
-            spawn(drv, instance, power_on=False)
-            restart = restart_on_start(live_restore_engine, drv)
+            spawn(drv, instance, meta, power_on=False)
+            restart = restart_on(live_restore_engine, drv)
             drv.power_on(None, instance, instance.get_network_info())
         restart.join()
         wait_running(drv, instance)
-        assert ('went away while it started' in caplog.text
+        assert ('went away while starting' in caplog.text
                 or 'stopped this instance on its way down' in caplog.text)
         drv.destroy(None, instance, None)
 
@@ -335,11 +339,11 @@ def test_a_start_the_stopping_engine_drops_is_sent_again(
             spawn(drv, instance, power_on=False)
             drv.docker.put_archive(instance, '/',
                                    spec.authorized_keys_tar('written-key'))
-            restart = restart_on_start(live_restore_engine, drv)
+            restart = restart_on(live_restore_engine, drv)
             drv.power_on(None, instance, instance.get_network_info())
             restart.join()
             assert state(drv, instance) == power_state.RUNNING
-            assert 'went away while it started' in caplog.text
+            assert 'went away while starting' in caplog.text
             assert 'written-key' in run_in(drv.docker.api, instance, 'cat',
                                            '/root/.ssh/authorized_keys')
             assert not drv.docker.image_exists(
@@ -348,6 +352,23 @@ def test_a_start_the_stopping_engine_drops_is_sent_again(
     finally:
         api.remove_container(other, force=True)
         api.close()
+
+
+def test_a_reboot_the_stopping_engine_cuts_short_completes(
+        live_restore_engine, caplog):
+    """dockerd, told to stop 30 ms into the reboot's stop, drops its
+    connection without an answer; the stop is sent again to the engine
+    once it is back (the container kept running: live-restore), and the
+    reboot goes on."""
+    instance = factories.instance()
+    with driver_on(live_restore_engine) as drv:
+        spawn(drv, instance)
+        restart = restart_on(live_restore_engine, drv, 'stop')
+        drv.reboot(None, instance, instance.get_network_info(), 'HARD')
+        restart.join()
+        assert 'went away while stopping' in caplog.text
+        assert state(drv, instance) == power_state.RUNNING
+        drv.destroy(None, instance, None)
 
 
 def test_destroy_is_idempotent(docker_driver):

@@ -384,13 +384,17 @@ class DockerClient:
         with translated_errors('starting ' + name, instance):
             try:
                 outages = self.api.outages
-                self._send_start(instance, name)
+                self._sent_again_if_dropped(instance, 'starting ' + name,
+                                            self.api.start, name)
                 attrs = self.api.inspect_container(name)
                 if (attrs['State']['Status'] != 'running'
                         and self.api.outages != outages):
-                    self._warn_start_again(
-                        instance, name,
-                        'stopped, exit code %s' % attrs['State']['ExitCode'])
+                    LOG.warning('The Docker engine went away while starting '
+                                '%(name)s and stopped it (exit code '
+                                '%(code)s): starting it again',
+                                {'name': name,
+                                 'code': attrs['State']['ExitCode']},
+                                instance=instance)
                     self.api.start(name)
                     attrs = self.api.inspect_container(name)
                 return attrs
@@ -401,27 +405,30 @@ class DockerClient:
                                     status_code=e.status_code)
                 raise
 
-    def _send_start(self, instance, name):
-        """The start request, sent again once if its connection dropped."""
+    @staticmethod
+    def _sent_again_if_dropped(instance, action, request, *args, **kwargs):
+        """``request``, sent once more if its connection dropped without an
+        answer, as when dockerd stops in the middle of it: only for what
+        the engine may safely get twice (a start or a stop with nothing
+        left to do answers 304). The second waits for an engine that is
+        restarting (``send``)."""
         try:
-            self.api.start(name)
+            return request(*args, **kwargs)
         except requests.exceptions.ConnectionError as e:
             if never_sent(e):
                 raise  # the engine stayed away for engine_restart_wait
-            self._warn_start_again(instance, name, str(e))
-            self.api.start(name)
-
-    @staticmethod
-    def _warn_start_again(instance, name, what):
-        LOG.warning('The Docker engine went away while it started %(name)s '
-                    '(%(what)s): starting it again',
-                    {'name': name, 'what': what}, instance=instance)
+            LOG.warning('The Docker engine went away while %(action)s '
+                        '(%(error)s): sending it again',
+                        {'action': action, 'error': str(e)},
+                        instance=instance)
+            return request(*args, **kwargs)
 
     def stop(self, instance, timeout, name=None):
         """SIGTERM, then SIGKILL after ``timeout`` seconds (0: at once)."""
         name = name or container_name(instance.uuid)
         with translated_errors('stopping ' + name, instance):
-            self.api.stop(name, timeout=timeout)
+            self._sent_again_if_dropped(instance, 'stopping ' + name,
+                                        self.api.stop, name, timeout=timeout)
 
     def pause(self, instance):
         name = container_name(instance.uuid)

@@ -38,11 +38,13 @@ def restart_stopped_by_engine(drv, lifecycles):
     live_restore = drv.docker.info().get('LiveRestoreEnabled')
     for lifecycle in lifecycles:
         try:
+            # The engine first: Nova need not be asked of a container that
+            # runs again (the operation cut short started it once more).
+            if drv.get_info(objects.Instance(uuid=lifecycle.uuid),
+                            use_cache=False).state == power_state.RUNNING:
+                continue
             instance = objects.Instance.get_by_uuid(
                 context, lifecycle.uuid, expected_attrs=['info_cache'])
-            if drv.get_info(instance,
-                            use_cache=False).state == power_state.RUNNING:
-                continue  # started again already: the event is stale
             if not (live_restore and wanted_running(instance, CONF.host)):
                 drv.emit_event(lifecycle)
                 continue
