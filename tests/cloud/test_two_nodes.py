@@ -30,6 +30,8 @@ from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
 from novadocker_cloud import process
 from novadocker_cloud.services import management
+from novadocker_cloud.services import node as node_service
+from novadocker_cloud.services import nova
 from novadocker_cloud.services import ovn
 from tests.cloud import conftest
 from tests.cloud import helpers
@@ -214,6 +216,26 @@ def _server_on(cloud, operator, node, name, image):
                           _boot_on(cloud, operator, node, name, image))
 
 
+def _moved_to(conn, server, node):
+    """The server once it is on ``node`` with no task under way, else
+    None."""
+    server = conn.compute.get_server(server)
+    if server.hypervisor_hostname == node.name and server.task_state is None:
+        return server
+    return None
+
+
+def _lift_forced_down(cloud, node):
+    """Whether Nova took node's forced down back (it refuses while the
+    node's evacuations are not completed)."""
+    try:
+        cloud.admin.compute.update_service_forced_down(
+            _service(cloud, node), forced=False)
+    except openstack.exceptions.BadRequestException:
+        return False
+    return True
+
+
 def _service(cloud, node):
     [service] = cloud.admin.compute.services(binary='nova-compute',
                                              host=node.name)
@@ -267,4 +289,45 @@ def test_a_resize_to_node_two_reverted_is_back_as_it_was(
         assert _on(engines[2], server) is None
         assert _memory_mb(engines[1], server) == small.ram
         assert _exec(engines[1], server, 'cat', '/marker') == 'before\n'
+        assert audit.orphans(cloud.layout, cloud.admin) == {}
+
+
+def test_evacuation_rebuilds_on_node_one_and_node_two_cleans_up(
+        cloud, operator, nodes, web_image, engines):
+    """Node 2's nova-compute dies and its service is forced down: the
+    server is rebuilt on node 1 from its image (no shared storage: what it
+    wrote on node 2 is not carried). When node 2's nova-compute starts
+    again, it removes its copy: container, ports, netns link."""
+    first, second = nodes
+    compute = cloud.admin.compute
+    daemon = process.Daemon.recorded(
+        cloud.layout.pidfile(node_service.PREFIX + 'nova-compute'))
+    with _server_on(cloud, operator, second, 'evacuated',
+                    web_image) as server:
+        daemon.kill()
+        try:
+            compute.update_service_forced_down(_service(cloud, second),
+                                               forced=True)
+            compute.evacuate_server(server, host=first.name)
+            server = cloud.wait_for(lambda: _moved_to(operator, server,
+                                                      first), 'evacuated',
+                                    300)
+            if server.status == 'SHUTOFF':
+                # Since microversion 2.95 an evacuated server is stopped.
+                operator.compute.start_server(server)
+                server = cloud.wait_status(operator, server, 'ACTIVE', 120)
+            assert _on(engines[1], server)['State']['Running']
+            # Node 2 is down: nobody has removed its copy yet.
+            assert _on(engines[2], server) is not None
+        finally:
+            since = nova.utc_now()
+            daemon.start()
+            # Nova lifts a forced down only once the node's nova-compute
+            # has dealt with its evacuations (init_host destroys them).
+            cloud.wait_for(lambda: _lift_forced_down(cloud, second),
+                           'node 2 forced up', 180)
+            cloud.wait_for(lambda: nova.compute_reporting(
+                cloud.admin, second.name, since), 'node 2 reporting', 180)
+        assert _on(engines[2], server) is None
+        assert _on(engines[1], server)['State']['Running']
         assert audit.orphans(cloud.layout, cloud.admin) == {}
