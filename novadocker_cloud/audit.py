@@ -125,6 +125,7 @@ def orphans(layout, admin):
             'OVS ports': _ovs_ports(view, servers),
             'engine snapshot images': _snapshot_tags(view),
             'moved images': _moved_images(view, servers),
+            'untagged images': _untagged_images(view),
             'instance directories': _instance_directories(view, servers),
         }.items()})
     return {kind: names for kind, names in found.items() if names}
@@ -249,6 +250,15 @@ def _moved_images(view, servers):
     tags = (t for i in found for t in i['RepoTags'] or ())
     return sorted(t for t in tags if getattr(
         servers.get(t.rpartition(':')[2]), 'status', None) != 'VERIFY_RESIZE')
+
+
+def _untagged_images(view):
+    """Images without a tag that no container stands on: the layers a
+    moved container was made from, once it is gone."""
+    with view.engine() as api:
+        used = {c['ImageID'] for c in api.containers(all=True)}
+        found = api.images(filters={'dangling': True})
+    return sorted(i['Id'] for i in found if i['Id'] not in used)
 
 
 def _instance_directories(view, servers):

@@ -26,10 +26,22 @@ def tail(path, size=3000):
         return '(no log at %s)' % path
 
 
-def run(cmd, log=None, env=None, **kwargs):
-    """Run a set-up command; on failure raise StartError with its output."""
-    result = subprocess.run(cmd, capture_output=True, text=True,
-                            env=env, **kwargs)
+def run(cmd, log=None, env=None, timeout=None, **kwargs):
+    """Run a set-up command; on failure raise StartError with its output.
+    Past ``timeout`` its whole session is killed: an Erlang CLI's helpers
+    would otherwise hold its output pipes open and the wait would never
+    end."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env, start_new_session=True,
+                          **kwargs) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            raise StartError('%s did not end within %ss:\n%s%s' % (
+                ' '.join(cmd), timeout, stdout[-2000:], stderr[-3000:]))
+    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     if log:
         with open(log, 'a') as f:
             f.write('$ %s\n%s%s' % (' '.join(cmd), result.stdout,
@@ -101,19 +113,21 @@ class Daemon:
         """Poll ``ready()`` until it is true; fail with the log's tail if the
         process exits or the time is up."""
         deadline = time.monotonic() + timeout
+        last_error = ''
         while True:
             try:
                 if ready():
                     return
-            except Exception:
-                pass
+            except Exception as error:
+                last_error = '\nthe last check said: %s' % error
             if self.exited():
                 raise StartError('%s exited with %s before %s; %s:\n%s' % (
                     self.name, self.proc.returncode, what, self.log,
                     tail(self.log)))
             if time.monotonic() > deadline:
-                raise StartError('%s: no %s after %ds; %s:\n%s' % (
-                    self.name, what, timeout, self.log, tail(self.log)))
+                raise StartError('%s: no %s after %ds%s\n%s:\n%s' % (
+                    self.name, what, timeout, last_error[-3000:], self.log,
+                    tail(self.log)))
             time.sleep(0.2)
 
     def stop(self, timeout=20):

@@ -207,7 +207,7 @@ def _ovn_daemon_ready(daemon, command, answer):
 
 FAULTS = (
     Restart('RabbitMQ restarted', 'rabbitmq',
-            lambda soak: rabbitmq.ctl(soak.layout, 'await_startup')),
+            lambda soak: rabbitmq.serving(soak.layout)),
     Restart('Neutron API stopped then started', 'neutron-api',
             _http_ok('neutron')),
     Restart('OVN southbound database restarted', 'ovsdb-server-sb',

@@ -43,8 +43,7 @@ class MariaDB(services.Service):
             '--skip-name-resolve'])
         daemon.wait_until(lambda: process.run(
             ['mariadb-admin', '--socket=' + socket, 'ping']), 'a ping', 60)
-        self.run('mariadb', '--socket=' + socket, '-e', self._grants(),
-                 input=None)
+        self.run('mariadb', '--socket=' + socket, '-e', self._grants())
         return '%s:%d, %d databases' % (
             cloud_layout.HOST, cloud_layout.PORTS['mariadb'], len(DATABASES))
 

@@ -44,12 +44,10 @@ class RabbitMQ(services.Service):
         server = self.daemon('rabbitmq', [
             os.path.join(RABBITMQ_BIN, 'rabbitmq-server')], env=env,
             user='rabbitmq', cwd=base)
-        server.wait_until(
-            lambda: ctl(self.layout, 'await_startup', timeout=60),
-            'startup', 120)
+        server.wait_until(lambda: serving(self.layout), 'startup', 120)
         password = self.layout.password('rabbitmq')
         if not self.done('user', password):
-            users = ctl(self.layout, 'list_users', '-q')
+            users = ctl(self.layout, 'list_users')
             if 'openstack' in users.split():
                 ctl(self.layout, 'change_password', 'openstack', password)
             else:
@@ -59,13 +57,22 @@ class RabbitMQ(services.Service):
         return '%s:%d' % (cloud_layout.HOST, cloud_layout.PORTS['rabbitmq'])
 
 
-def ctl(layout, *args, timeout=30):
-    """rabbitmqctl of the cloud's broker (``await_startup``: wait until it
-    serves)."""
+def serving(layout):
+    """The broker opens its AMQP listener as its boot ends; one bounded
+    check then says whether the app runs. (``await_startup`` polls only
+    every 10 s, and once in CI never answered a node that had booted.)"""
+    if not process.tcp_open(cloud_layout.HOST, cloud_layout.PORTS['rabbitmq']):
+        return False
+    ctl(layout, 'check_running', tool='rabbitmq-diagnostics')
+    return True
+
+
+def ctl(layout, *args, timeout=30, tool='rabbitmqctl'):
+    """A RabbitMQ CLI (rabbitmqctl by default) on the cloud's broker."""
     return process.run(
-        [os.path.join(RABBITMQ_BIN, 'rabbitmqctl'), *args],
+        [os.path.join(RABBITMQ_BIN, tool), '-q', *args],
         env=_env(layout), user='rabbitmq', cwd=layout.data('rabbitmq'),
-        timeout=timeout + 10)
+        timeout=timeout)
 
 
 def _env(layout):

@@ -55,14 +55,22 @@ def context():
 @pytest.fixture
 def written(
         docker_driver, glance):  # noqa: F811
-    """A running instance (64 MB, 1 vCPU) that wrote /marker."""
+    """A running instance (64 MB, 1 vCPU) that wrote /marker. Once it is
+    destroyed, the engine holds the images it held before the move: none of
+    the layers the move made stays."""
     instance = factories.instance(memory_mb=64, vcpus=1, image_ref=IMAGE_ID)
     spawn(docker_driver, instance)
+    images_before = image_ids(docker_driver)
     run_in(docker_driver.docker.api, instance, 'sh', '-c',
            'echo before the move > /marker')
     yield instance
     docker_driver.destroy(None, instance, None)
     moves.forget(docker_driver.docker, instance)
+    assert image_ids(docker_driver) == images_before
+
+
+def image_ids(drv):
+    return {image['Id'] for image in drv.docker.api.images(all=True)}
 
 
 def limits(drv, instance):

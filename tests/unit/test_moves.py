@@ -40,3 +40,13 @@ def test_a_flavor_too_small_for_what_was_written_is_refused_with_sizes():
     assert isinstance(inner, exception.ResizeError)
     assert '3.5 GB' in str(inner) and '2 GB root disk of flavor r2' in str(
         inner)
+
+
+@pytest.mark.parametrize('tags, removed', [
+    ([], True), (None, True), (['novadocker-glance:1234'], False)])
+def test_only_untagged_layers_are_removed_with_their_container(tags, removed):
+    docker_client = mock.Mock()
+    docker_client.inspect_image.return_value = {'RepoTags': tags}
+    moves.remove_carried_layers(docker_client, 'sha256:ab',
+                                factories.instance())
+    assert docker_client.remove_unused_image.called == removed

@@ -609,6 +609,19 @@ class DockerClient:
     def image_exists(self, reference):
         return self.inspect_image(reference) is not None
 
+    def remove_unused_image(self, reference):
+        """Remove the image unless a container or a child image stands on
+        it (the engine refuses then); whether it went. Absent is not an
+        error."""
+        try:
+            with translated_errors('removing image ' + reference):
+                self.api.remove_image(reference)
+        except DockerAPIError as e:
+            if e.kwargs.get('status_code') in (404, 409):
+                return False
+            raise
+        return True
+
 
 def _empty_tar():
     buf = io.BytesIO()

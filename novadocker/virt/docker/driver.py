@@ -615,7 +615,7 @@ class DockerDriver(driver.ComputeDriver):
         attrs, sandbox = self._containers(instance)
         holder = sandbox or attrs
         try:
-            self._remove_containers(instance, sandbox)
+            self._remove_containers(instance, attrs, sandbox)
         finally:
             # Even when the engine's answer is lost (it may have removed
             # them all the same): the container id that names the netns
@@ -623,10 +623,12 @@ class DockerDriver(driver.ComputeDriver):
             self.network.detach_all(instance, holder and holder['Id'],
                                     network_info)
 
-    def _remove_containers(self, instance, sandbox):
-        """Remove the instance's container, and its ``sandbox`` if it has
-        one (inspected)."""
+    def _remove_containers(self, instance, attrs, sandbox):
+        """Remove the instance's container (``attrs``, inspected), with the
+        layers a move brought it, and its ``sandbox`` if it has one."""
         self.docker.remove(instance)
+        if attrs:
+            moves.remove_carried_layers(self.docker, attrs['Image'], instance)
         if sandbox:
             self.docker.remove(instance,
                                name=client.sandbox_name(instance.uuid))
@@ -656,7 +658,7 @@ class DockerDriver(driver.ComputeDriver):
                 self.network.detach_all(instance, holder and holder['Id'],
                                         network_info)
             if destroy_disks:
-                self._remove_containers(instance, sandbox)
+                self._remove_containers(instance, attrs, sandbox)
                 config_drive.remove_config_drive(instance)
 
     def reboot(self, context, instance, network_info, reboot_type,

@@ -178,15 +178,14 @@ def remove_unusable(docker_client, image_id):
     reference = glance_reference(image_id)
     with _lock(image_id):
         try:
-            with client.translated_errors('removing image ' + reference):
-                docker_client.api.remove_image(reference)
-        except client.DockerAPIError as e:
-            if e.kwargs.get('status_code') not in (404, 409):
-                LOG.warning('Could not remove image %(image)s: %(error)s. '
-                            'The image cache removes it later.',
-                            {'image': reference, 'error': e})
+            removed = docker_client.remove_unused_image(reference)
+        except exception.NovaException as e:
+            LOG.warning('Could not remove image %(image)s: %(error)s. '
+                        'The image cache removes it later.',
+                        {'image': reference, 'error': e})
             return
-    LOG.info('Removed image %s: a boot found it unusable', reference)
+    if removed:
+        LOG.info('Removed image %s: a boot found it unusable', reference)
 
 
 def _tagged_lately(attrs):

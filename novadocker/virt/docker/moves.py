@@ -159,6 +159,27 @@ def forget(docker_client, instance):
             'image': reference, 'error': e}, instance=instance)
 
 
+def remove_carried_layers(docker_client, image_id, instance):
+    """Remove the image a removed container was made from if it has no tag:
+    a moved image, whose tag :func:`forget` took once the container
+    existed, and which nothing else would ever remove. The engine refuses
+    while another container or a child image (a later move's) stands on
+    it; the last one to go removes it."""
+    attrs = docker_client.inspect_image(image_id)
+    if attrs is None or attrs['RepoTags']:
+        return
+    try:
+        removed = docker_client.remove_unused_image(image_id)
+    except exception.NovaException as e:
+        LOG.warning('Could not remove the layers %(image)s the container '
+                    'was moved with: %(error)s',
+                    {'image': image_id, 'error': e}, instance=instance)
+        return
+    if removed:
+        LOG.info('Removed %s, the layers the container was moved with',
+                 image_id, instance=instance)
+
+
 def _delete_from_glance(context, image_id, instance):
     try:
         glance.API().delete(context, image_id)
