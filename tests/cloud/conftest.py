@@ -20,10 +20,16 @@ import pytest
 from novadocker_cloud import clouds
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
+from novadocker_cloud import process
+from novadocker_cloud.services import management
 from tests.cloud import helpers
 
 # Short enough for the test that waits for it to run out.
 VIF_PLUGGING_TIMEOUT = 20
+# The cloud of two compute nodes (``up --nodes 2``): a state directory of
+# its own, the same ports as the single-node cloud.
+TWO_NODES_STATE_DIR = '/var/lib/novadocker-cloud-n2'
+TWO_NODES_CONFIG_DIR = '/etc/novadocker-cloud-n2'
 
 
 def pytest_collection_modifyitems(items):
@@ -40,12 +46,12 @@ def cloud():
         # A cloud kept up by hand (``up``): used as it is and left up, for a
         # developer rerunning some tests. Its vif_plugging_timeout is its
         # own, not VIF_PLUGGING_TIMEOUT.
-        yield _connected(layout)
+        yield connected(layout)
         return
     log_path = os.path.join('/tmp', 'novadocker-cloud-tests.log')
     with launched(['--vif-plugging-timeout', str(VIF_PLUGGING_TIMEOUT)],
                   log_path):
-        yield _connected(layout)
+        yield connected(layout)
     assert not orchestrator.running(layout), _read(log_path)
 
 
@@ -76,7 +82,30 @@ def launched(options, log_path):
             log.close()
 
 
-def _connected(layout):
+@contextlib.contextmanager
+def two_nodes(log_path):
+    """The layout of the two-node cloud: the one kept up by hand in its
+    state directory (left up), or one brought up for the block and stopped
+    after it, leaving no namespace of node 2 behind."""
+    layout = cloud_layout.Layout(TWO_NODES_STATE_DIR, TWO_NODES_CONFIG_DIR,
+                                 nodes=2)
+    if orchestrator.running(layout):
+        assert management.exists(layout), 'the cloud in %s has one node' % (
+            TWO_NODES_STATE_DIR)
+        yield layout
+        return
+    if process.tcp_open(cloud_layout.HOST, cloud_layout.PORTS['keystone']):
+        pytest.fail('another cloud holds the ports: stop it first')
+    with launched(['--nodes', '2', '--state-dir', TWO_NODES_STATE_DIR,
+                   '--config-dir', TWO_NODES_CONFIG_DIR,
+                   '--vif-plugging-timeout', '60'], log_path):
+        yield layout
+    assert not orchestrator.running(layout), _read(log_path)
+    assert not management.exists(layout)
+    assert not os.path.exists(management.netns_path())
+
+
+def connected(layout):
     return helpers.Cloud(layout, {name: clouds.connect(layout, name)
                                   for name in clouds.IDENTITIES})
 

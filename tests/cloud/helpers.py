@@ -9,8 +9,10 @@ import socket
 import time
 
 import docker
+import openstack
 
 from novadocker.virt.docker import moves
+from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import sample_image
 from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import openvswitch
@@ -54,6 +56,30 @@ class Cloud:
             server = conn.compute.wait_for_server(server, wait=180,
                                                   interval=0.5)
         return server
+
+    def operator(self):
+        """The admin working in the demo project: placing a server on a
+        host (``nova:<host>``) is an admin's right, and the server is then
+        the project's, behind its security group and router."""
+        identity = self.admin.identity
+        project = identity.find_project('demo', domain_id='default')
+        identity.assign_project_role_to_user(
+            project, identity.find_user('admin', domain_id='default'),
+            identity.find_role('admin'))
+        return openstack.connect(
+            auth_url=self.layout.url('keystone'), username='admin',
+            password=self.layout.password('admin'), project_name='demo',
+            user_domain_name='Default', project_domain_name='Default',
+            region_name=cloud_layout.REGION, identity_api_version='3')
+
+    def boot_on(self, operator, node, name, image):
+        """A docker.small server on the private network, placed on
+        ``node`` (a layout.Node) by ``operator``; ACTIVE."""
+        return self.boot(
+            operator, name, image,
+            self.admin.compute.find_flavor('docker.small'),
+            self.demo.network.find_network('private'),
+            availability_zone='nova:' + node.name)
 
     def wait_status(self, conn, server, status, timeout=120):
         return conn.compute.wait_for_server(server, status=status,

@@ -24,50 +24,28 @@ import pytest
 
 from novadocker.virt.docker import moves
 from novadocker_cloud import audit
-from novadocker_cloud import clouds
 from novadocker_cloud import demo
 from novadocker_cloud import layout as cloud_layout
-from novadocker_cloud import orchestrator
 from novadocker_cloud import process
-from novadocker_cloud.services import management
 from novadocker_cloud.services import node as node_service
 from novadocker_cloud.services import nova
 from novadocker_cloud.services import ovn
 from tests.cloud import conftest
-from tests.cloud import helpers
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get('NOVADOCKER_TWO_NODES'),
     reason='opt-in: NOVADOCKER_TWO_NODES=1 (a cloud of its own, ~4 min)')
 
-STATE_DIR = '/var/lib/novadocker-cloud-n2'
-CONFIG_DIR = '/etc/novadocker-cloud-n2'
-
 
 @pytest.fixture(scope='module')
 def layout():
-    layout = cloud_layout.Layout(STATE_DIR, CONFIG_DIR, nodes=2)
-    if orchestrator.running(layout):
-        assert management.exists(layout), 'the cloud in %s has one node' % (
-            STATE_DIR)
+    with conftest.two_nodes('/tmp/novadocker-cloud-two-nodes.log') as layout:
         yield layout
-        return
-    if process.tcp_open(cloud_layout.HOST, cloud_layout.PORTS['keystone']):
-        pytest.fail('another cloud holds the ports: stop it first')
-    log_path = '/tmp/novadocker-cloud-two-nodes.log'
-    with conftest.launched(['--nodes', '2', '--state-dir', STATE_DIR,
-                            '--config-dir', CONFIG_DIR,
-                            '--vif-plugging-timeout', '60'], log_path):
-        yield layout
-    assert not orchestrator.running(layout), conftest._read(log_path)
-    assert not management.exists(layout)
-    assert not os.path.exists(management.netns_path())
 
 
 @pytest.fixture(scope='module')
 def cloud(layout):
-    return helpers.Cloud(layout, {name: clouds.connect(layout, name)
-                                  for name in clouds.IDENTITIES})
+    return conftest.connected(layout)
 
 
 @pytest.fixture(scope='module')
@@ -77,19 +55,7 @@ def nodes(layout):
 
 @pytest.fixture(scope='module')
 def operator(cloud):
-    """The admin working in the demo project: placing a server on a host
-    (``nova:<host>``) is an admin's right, and the server is then the
-    project's, behind its security group and router."""
-    identity = cloud.admin.identity
-    project = identity.find_project('demo', domain_id='default')
-    identity.assign_project_role_to_user(
-        project, identity.find_user('admin', domain_id='default'),
-        identity.find_role('admin'))
-    return openstack.connect(
-        auth_url=cloud.layout.url('keystone'), username='admin',
-        password=cloud.layout.password('admin'), project_name='demo',
-        user_domain_name='Default', project_domain_name='Default',
-        region_name=cloud_layout.REGION, identity_api_version='3')
+    return cloud.operator()
 
 
 @pytest.fixture(scope='module')
@@ -107,15 +73,6 @@ def engines(cloud):
     yield clients
     for client in clients.values():
         client.close()
-
-
-def _boot_on(cloud, operator, node, name, image):
-    server = operator.compute.create_server(
-        name=name, image_id=image.id,
-        flavor_id=cloud.admin.compute.find_flavor('docker.small').id,
-        networks=[{'uuid': cloud.demo.network.find_network('private').id}],
-        availability_zone='nova:' + node.name)
-    return operator.compute.wait_for_server(server, wait=180, interval=0.5)
 
 
 def test_node_two_is_a_second_chassis_and_hypervisor(cloud, nodes,
@@ -140,8 +97,8 @@ def test_node_two_is_a_second_chassis_and_hypervisor(cloud, nodes,
 def test_a_server_on_node_two_is_reached_through_geneve(
         cloud, operator, nodes, web_image, engines):
     first, second = nodes
-    far = _boot_on(cloud, operator, second, 'on-node2', web_image)
-    near = _boot_on(cloud, operator, first, 'on-node1', web_image)
+    far = cloud.boot_on(operator, second, 'on-node2', web_image)
+    near = cloud.boot_on(operator, first, 'on-node1', web_image)
     public = cloud.demo.network.find_network('public')
     fip = cloud.demo.network.create_ip(floating_network_id=public.id)
     try:
@@ -213,7 +170,7 @@ def _deleted_after(cloud, operator, server):
 
 def _server_on(cloud, operator, node, name, image):
     return _deleted_after(cloud, operator,
-                          _boot_on(cloud, operator, node, name, image))
+                          cloud.boot_on(operator, node, name, image))
 
 
 def _moved_to(conn, server, node):
