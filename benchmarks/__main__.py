@@ -1,13 +1,16 @@
 """Every benchmark figure, driver beside raw baseline in the same run:
 
-    python -m benchmarks [--quick] [--only lifecycle density images cloud]
+    python -m benchmarks [--quick] [--only lifecycle density images cloud
+                                          moves]
 
 Prints one table (figure, driver, baseline, value, target, verdict), writes
 it as JSON and draws the spawn latency distributions as a PNG (in
 benchmarks/results/ by default). --quick is the CI smoke run: few
 iterations, small sizes, no verdict. Needs root: it starts a private dockerd
 and a private OVS. ``cloud`` (not run unless named) brings up the real cloud
-of README command 1 and boots servers through it.
+of README command 1 and boots servers through it; ``moves`` (not run unless
+named) brings up its two-node cloud and migrates servers from node 1 to
+node 2 (doc/moves.md).
 """
 
 import argparse
@@ -20,20 +23,24 @@ from benchmarks import cloud
 from benchmarks import density
 from benchmarks import images
 from benchmarks import lifecycle
+from benchmarks import moves
 from benchmarks import report
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
 FULL = {'runs': 30, 'rounds': 3, 'counts': [20, 200], 'repeat': 15,
-        'image_mb': 1000, 'image_iterations': 2, 'boots': 20}
+        'image_mb': 1000, 'image_iterations': 2, 'boots': 20,
+        'move_mb': [0, 100, 1000], 'move_rounds': 3}
 QUICK = {'runs': 3, 'rounds': 1, 'counts': [5], 'repeat': 3,
-         'image_mb': 24, 'image_iterations': 1, 'boots': 3}
+         'image_mb': 24, 'image_iterations': 1, 'boots': 3,
+         'move_mb': [0, 8], 'move_rounds': 1}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--only', nargs='+',
-                        choices=['lifecycle', 'density', 'images', 'cloud'],
+                        choices=['lifecycle', 'density', 'images', 'cloud',
+                                 'moves'],
                         default=['lifecycle', 'density', 'images'])
     parser.add_argument('--json', default=os.path.join(RESULTS,
                                                        'results.json'))
@@ -55,6 +62,8 @@ def main():
                                   plan['image_iterations'])
     if 'cloud' in args.only:
         figures += cloud.run(plan['boots'])
+    if 'moves' in args.only:
+        figures += moves.run(plan['move_mb'], plan['move_rounds'])
 
     judged = not args.quick
     print()

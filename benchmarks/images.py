@@ -31,6 +31,7 @@ import uuid
 from nova import context as nova_context
 from nova import objects
 
+from benchmarks import memory
 from benchmarks import report
 from novadocker import conf as nd_conf
 from novadocker.virt.docker import client
@@ -68,14 +69,6 @@ def cli(engine, *args):
                           text=True).stdout.strip()
 
 
-def _proc_status_kib(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError('no %s in /proc/self/status' % field)
-
-
 def measured(operation):
     """(seconds, peak RSS growth in MiB) of ``operation()``.
 
@@ -85,13 +78,12 @@ def measured(operation):
     one before it.
     """
     os.sync()
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')  # resets VmHWM, the peak RSS, to the current RSS
-    before = _proc_status_kib('VmRSS')
+    memory.reset_peak()
+    before = memory.status_kib('VmRSS')
     started = time.monotonic()
     operation()
     seconds = time.monotonic() - started
-    return seconds, (_proc_status_kib('VmHWM') - before) / 1024
+    return seconds, (memory.status_kib('VmHWM') - before) / 1024
 
 
 def alternated(operations, run_one, iterations):
@@ -152,9 +144,9 @@ def run(engine, workdir, size_mb, iterations):
                 docker_client, context, image_metas[operation]))
         for timings in alternated(('cli',) + LOADS, load, iterations):
             for operation in LOADS:
-                driver, cli_times, memory = results[operation]
+                driver, cli_times, growth = results[operation]
                 driver.append(timings[operation][0])
-                memory.append(timings[operation][1])
+                growth.append(timings[operation][1])
                 cli_times.append(timings['cli'][0])
 
         instance = objects.Instance(uuid=str(uuid.uuid4()), project_id='p',
@@ -183,9 +175,9 @@ def run(engine, workdir, size_mb, iterations):
             return timing
         try:
             for timings in alternated(('cli', 'driver'), save, iterations):
-                driver, cli_times, memory = results['save']
+                driver, cli_times, growth = results['save']
                 driver.append(timings['driver'][0])
-                memory.append(timings['driver'][1])
+                growth.append(timings['driver'][1])
                 cli_times.append(timings['cli'][0])
         finally:
             api.remove_container(name, force=True)
@@ -196,7 +188,7 @@ def figures(size, results):
     """Throughput (MB/s, driver vs CLI) and peak client memory growth of
     each operation, as benchmark figures."""
     out = []
-    for operation, (driver, cli_times, memory) in results.items():
+    for operation, (driver, cli_times, growth) in results.items():
         out.append(report.Figure(
             'image %s, %d MB' % (operation, size // 10 ** 6), 'MB/s',
             [size / 10 ** 6 / t for t in driver],
@@ -204,7 +196,7 @@ def figures(size, results):
             'ratio>=', THROUGHPUT_TARGET))
         out.append(report.Figure(
             'image %s, %d MB: client memory growth'
-            % (operation, size // 10 ** 6), 'MiB', memory, [], 'value<=',
+            % (operation, size // 10 ** 6), 'MiB', growth, [], 'value<=',
             MEMORY_TARGET_MIB))
     return out
 

@@ -11,7 +11,8 @@ import statistics
 class Figure:
     """One measured figure. ``compare`` says how it is judged:
     'ratio<=' / 'ratio>=' (driver median over baseline median) or 'value<='
-    (driver median alone, e.g. a time or memory budget)."""
+    (driver median alone, e.g. a time or memory budget). A ``target`` of
+    None makes it a figure for information, shown but not judged."""
 
     name: str
     unit: str
@@ -29,6 +30,8 @@ class Figure:
 
     @property
     def passed(self):
+        if self.target is None:
+            return True
         if self.compare.endswith('>='):
             return self.value >= self.target
         return self.value <= self.target
@@ -60,10 +63,15 @@ def print_table(figures, judged=True):
     for f in figures:
         suffix = 'x' if f.compare.startswith('ratio') else ' ' + f.unit
         verdict = ('PASS' if f.passed else 'FAIL') if judged else '-'
-        print('%-58s %-24s %-24s %8.2f%s %2s %5.2f%s %5s' % (
+        if f.target is None:
+            target, verdict = '%10s' % '-', 'info'
+        else:
+            target = '%2s %5.2f%s' % (f.compare[-2:], f.target,
+                                      suffix.strip())
+        print('%-58s %-24s %-24s %8.2f%s %s %5s' % (
             '%s (%s)' % (f.name, f.unit), _cell(f.driver),
-            _cell(f.baseline), f.value, suffix.strip() or '',
-            f.compare[-2:], f.target, suffix.strip(), verdict))
+            _cell(f.baseline), f.value, suffix.strip() or '', target,
+            verdict))
 
 
 def write_json(figures, path, meta):
