@@ -7,13 +7,16 @@ driver:  a server booted on node 1 writes N MB of /dev/urandom to its root
          request to VERIFY_RESIZE, the confirm to ACTIVE. Meanwhile each
          node's nova-compute's resident memory is sampled (memory.Peaks):
          the move streams, so it may hold a few chunks more, never the
-         layer. Its phases come from the two nova-compute logs.
-manual:  a container on node 1's engine from the same image, the same N MB
-         written, stopped; ``docker commit``, ``docker save`` streamed into
-         a new Glance image, the image's data streamed into ``docker load``
-         on node 2's engine (docker SDK on each engine's socket,
-         glanceclient as ``glance image-create`` / ``image-download`` use
-         it). What an operator does by hand with the same services.
+         layer. Its phases come from the two nova-compute logs and the two
+         engines' events.
+manual:  a container on node 1's engine from the same image, with the
+         server's limits (its memory limit bounds how much of what dd
+         wrote stays cached), the same N MB written; ``docker commit``,
+         ``docker save`` streamed into a new Glance image, the image's data
+         streamed into ``docker load`` on node 2's engine (docker SDK on
+         each engine's socket, glanceclient as ``glance image-create`` and
+         ``image-download`` use it, checksum verified). What an operator
+         does by hand with the same services.
 direct:  the same commit, then ``docker save | docker load`` between the
          two engines, no Glance; for information: what the image service
          costs.
@@ -30,6 +33,7 @@ import os
 import re
 import statistics
 import time
+import types
 
 import docker
 import glanceclient
@@ -40,10 +44,12 @@ from benchmarks import memory
 from benchmarks import report
 from novadocker.virt.docker import images
 from novadocker.virt.docker import imagestream
+from novadocker.virt.docker import spec
 from novadocker_cloud import audit
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud.services import node as second_node
 from tests.cloud import conftest
+from tests.cloud import helpers
 
 CLOUD_LOG = '/tmp/novadocker-bench-moves-cloud.log'
 SERVER = 'bench-move'
@@ -57,18 +63,41 @@ COMPUTES = ('nova-compute', second_node.PREFIX + 'nova-compute')
 
 LOG_LINE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) .*?'
                       r'\[instance: ([0-9a-f-]{36})\] (.*)$')
+# The seconds the driver logs its transfers took, reading from the engine
+# (upload) or from Glance (load).
 UPLOADED = re.compile(r'^Uploaded snapshot \S+: [0-9.]+ MB in ([0-9.]+) s')
 LOADED = re.compile(r'^Loaded image .*: [0-9.]+ MB in ([0-9.]+) s')
-# (the phase that ends with it, node 1 or 2, the log line that marks it)
-MARKS = (('API, conductor, scheduler, claim on node 2', 2,
-          re.compile('^Claim successful')),
-         ('to node 1', 1, re.compile(r'^Serial console on \S+ closed')),
-         ('stop, unplug, commit', 1, None),
-         ('docker save -> Glance', 1, UPLOADED),
-         ('remove, to node 2, port binding', 2, None),
-         ('Glance -> docker load', 2, LOADED),
-         ('create, start, plug, vif-plugged', 2,
-          re.compile('^Spawned container')))
+# What marks each step of a move: (mark, node, a line of the instance in
+# that node's nova-compute log) ...
+LOG_MARKS = (('claimed', 2, re.compile('^Claim successful')),
+             ('source begins', 1, re.compile(r'^Serial console on \S+ '
+                                             'closed')),
+             ('uploaded', 1, UPLOADED),
+             ('port bound', 2, re.compile(r'^Updating port \S+ with '
+                                          'attributes .*binding:host_id')),
+             ('loaded', 2, LOADED),
+             ('spawned', 2, re.compile('^Spawned container')))
+# ... or (mark, node, an event of that node's engine: type, action; a
+# container event of the instance's container).
+EVENT_MARKS = (('stopped', 1, 'container', 'stop'),
+               ('committed', 1, 'container', 'commit'),
+               ('saving', 1, 'image', 'save'))
+# (the phase, the mark that ends it), in their order.
+PHASES = (('API, conductor, scheduler, claim on node 2', 'claimed'),
+          ('to node 1', 'source begins'),
+          ('stop', 'stopped'),
+          ('unplug, commit', 'committed'),
+          ('docker save, to its first byte', 'saving'),
+          ('docker save -> Glance', 'uploaded'),
+          ('remove, to node 2, port binding', 'port bound'),
+          ('network info, Glance -> docker load', 'loaded'),
+          ('create, start, plug, vif-plugged', 'spawned'))
+LAST_PHASE = 'until VERIFY_RESIZE seen'
+# Compared with the steps of the move by hand.
+BY_HAND = (('commit', ('unplug, commit',)),
+           ('save -> Glance', ('docker save, to its first byte',
+                               'docker save -> Glance')),
+           ('Glance -> load', ('network info, Glance -> docker load',)))
 
 
 def run(sizes, rounds):
@@ -109,6 +138,11 @@ class Bench:
         self.untagged = [{i['Id'] for i in engine.images(
             filters={'dangling': True})} for engine in self.engines]
         self.pids = [_compute_pid(cloud.layout, name) for name in COMPUTES]
+        # The server's container's limits, as the driver sets them: the
+        # memory limit bounds how much of what dd wrote stays cached.
+        flavor = cloud.admin.compute.find_flavor(helpers.BOOT_FLAVOR)
+        self.limits = spec.resource_limits(types.SimpleNamespace(
+            memory_mb=flavor.ram, vcpus=flavor.vcpus), None)
         self.glance = glanceclient.Client(
             '2', session=cloud.admin.session,
             region_name=cloud_layout.REGION, interface='public')
@@ -169,10 +203,13 @@ class Bench:
             assert server.hypervisor_hostname == second.name, server
         finally:
             self.cloud.delete(self.operator, server)
-        steps = phases(self.cloud.layout, server.id, since, until)
-        print('moves: %d MB moved in %.1f s = %s; confirmed in %.1f s' % (
-            size_mb, moved, ' + '.join('%s %.1f' % step for step in steps),
-            confirmed))
+        found = marks(self.cloud.layout, self.engines, server.id, since,
+                      until)
+        steps = phases(found, since, until)
+        print('moves: %d MB moved in %.1f s = %s (reading Glance: %s s); '
+              'confirmed in %.1f s' % (
+                  size_mb, moved, ' + '.join('%s %.1f' % s for s in steps),
+                  found.get('loaded for', '?'), confirmed))
         return {'moved': moved, 'confirmed': confirmed,
                 'before': dict(peaks.before), 'growth': {
                     pid: peaks.growth_mib(pid) for pid in self.pids},
@@ -192,8 +229,8 @@ class Bench:
         assert source.images(name=base), (
             '%s is not in node 1\'s engine: a boot there loads it' % base)
         container = source.create_container(
-            base, command=_dd(size_mb),
-            host_config=source.create_host_config(network_mode='none'))['Id']
+            base, command=_dd(size_mb), host_config=source.create_host_config(
+                network_mode='none', **self.limits))['Id']
         try:
             source.start(container)
             assert source.wait(container, timeout=ENGINE_TIMEOUT)[
@@ -208,6 +245,10 @@ class Bench:
                 source.remove_image(committed)
         finally:
             source.remove_container(container, force=True)
+        print('moves: %d MB by hand%s in %.1f s = %s' % (
+            size_mb, ' through Glance' if through_glance else '',
+            sum(steps.values()), ' + '.join(
+                '%s %.1f' % step for step in steps.items())))
         return steps
 
     def _carry(self, steps, committed, through_glance):
@@ -279,45 +320,63 @@ def _compute_pid(layout, name):
                                                               root.pid))
 
 
-def phases(layout, server_id, since, until):
-    """[(phase, seconds)] of the move of ``server_id`` between ``since``
-    and ``until`` (time.time()), from its lines in the nova-compute logs:
-    a phase whose mark is missing merges into the next one."""
+def marks(layout, engines, server_id, since, until):
+    """{mark: time.time()} of the steps of the move of ``server_id``
+    between ``since`` and ``until``, from its lines in both nova-compute
+    logs and both engines' events; and the seconds the driver's transfers
+    logged, as 'uploaded for' and 'loaded for'."""
+    return dict(log_marks(layout, server_id, since, until),
+                **event_marks(engines, server_id, since, until))
+
+
+def log_marks(layout, server_id, since, until):
+    found = {}
     lines = {number: _instance_lines(layout.log(name), server_id, since,
                                      until)
              for number, name in enumerate(COMPUTES, 1)}
-    marks = {}
-    for number, found in lines.items():
-        for when, message in found:
-            for pattern, mark in ((UPLOADED, 'uploaded'),
-                                  (LOADED, 'loaded')):
-                matched = pattern.match(message)
-                if matched:
-                    marks[mark] = when
-                    marks[mark + ' for'] = float(matched.group(1))
+    for mark, number, pattern in LOG_MARKS:
+        for when, message in lines[number]:
+            matched = pattern.match(message)
+            if matched:
+                found[mark] = when
+                if matched.groups():
+                    found[mark + ' for'] = float(matched.group(1))
+                break
+    return found
+
+
+def event_marks(engines, server_id, since, until):
+    found = {}
+    name = 'nova-' + server_id
+    events = {number: list(engine.events(
+        since=int(since), until=int(until) + 1, decode=True))
+        for number, engine in enumerate(engines, 1)}
+    for mark, number, kind, action in EVENT_MARKS:
+        for event in events[number]:
+            when = event['timeNano'] / 1e9
+            ours = kind != 'container' or event['Actor'][
+                'Attributes'].get('name') == name
+            if (event['Type'], event['Action']) == (kind, action) and (
+                    ours and since <= when <= until):
+                found[mark] = when
+                break
+    return found
+
+
+def phases(found, since, until):
+    """[(phase, seconds)] from ``since`` to ``until`` as ``found``'s marks
+    divide it: a phase whose mark is missing (or out of order) merges into
+    the next one."""
     steps, names, last = [], [], since
-    for name, number, pattern in MARKS:
+    for name, mark in PHASES:
         names.append(name)
-        when = _mark(name, number, pattern, lines, marks)
-        if when is None:
+        when = found.get(mark)
+        if when is None or when < last:
             continue
         steps.append((' + '.join(names), when - last))
         names, last = [], when
-    steps.append((' + '.join(names + ['until VERIFY_RESIZE seen']),
-                  until - last))
+    steps.append((' + '.join(names + [LAST_PHASE]), until - last))
     return steps
-
-
-def _mark(name, number, pattern, lines, marks):
-    """When the phase ``name`` ends, or None if its log line is missing.
-    The transfers' starts are their ends less the seconds they logged."""
-    if pattern is None:
-        ahead = 'uploaded' if number == 1 else 'loaded'
-        if ahead not in marks:
-            return None
-        return marks[ahead] - marks[ahead + ' for']
-    return next((when for when, message in lines[number]
-                 if pattern.match(message)), None)
 
 
 def _instance_lines(path, server_id, since, until):
@@ -358,12 +417,12 @@ def figures(size_mb, results, pids):
             'MiB', [r['growth'][pid] for r in driver],
             [r['before'][pid] / 1024 for r in driver], 'value<=',
             MEMORY_TARGET_MIB))
-    for phase, step in (('docker save -> Glance', 'save -> Glance'),
-                        ('Glance -> docker load', 'Glance -> load')):
-        ours = [r['phases'][phase] for r in driver if phase in r['phases']]
-        if ours:
+    for step, ours in BY_HAND:
+        samples = [sum(r['phases'][p] for p in ours) for r in driver
+                   if all(p in r['phases'] for p in ours)]
+        if samples:
             out.append(report.Figure(
-                '%s: %s, driver vs manual' % (name, phase), 's', ours,
+                '%s: %s, driver vs by hand' % (name, step), 's', samples,
                 [steps[step] for steps in glance], 'ratio<=', None))
     phase_names = {p for r in driver for p in r['phases']}
     for phase in sorted(phase_names, key=_phase_order):
@@ -375,6 +434,5 @@ def figures(size_mb, results, pids):
 
 
 def _phase_order(phase):
-    names = [name for name, _, _ in MARKS]
-    first = phase.split(' + ')[0]
-    return names.index(first) if first in names else len(names)
+    names = [name for name, _ in PHASES] + [LAST_PHASE]
+    return names.index(phase.split(' + ')[0])

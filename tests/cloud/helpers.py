@@ -23,6 +23,8 @@ NETNS_DIR = '/var/run/netns'
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
+# The flavor of a server Cloud.boot_on places.
+BOOT_FLAVOR = 'docker.small'
 
 
 class Cloud:
@@ -73,11 +75,11 @@ class Cloud:
             region_name=cloud_layout.REGION, identity_api_version='3')
 
     def boot_on(self, operator, node, name, image):
-        """A docker.small server on the private network, placed on
-        ``node`` (a layout.Node) by ``operator``; ACTIVE."""
+        """A BOOT_FLAVOR server on the private network, placed on ``node``
+        (a layout.Node) by ``operator``; ACTIVE."""
         return self.boot(
             operator, name, image,
-            self.admin.compute.find_flavor('docker.small'),
+            self.admin.compute.find_flavor(BOOT_FLAVOR),
             self.demo.network.find_network('private'),
             availability_zone='nova:' + node.name)
 
