@@ -114,7 +114,6 @@ def run(sizes, rounds):
                 figures += bench.measure(image, size_mb, rounds)
         finally:
             cloud.demo.image.delete_image(image)
-            bench.remove_untagged()
             bench.close()
         left = {kind: sorted(set(names) - set(found_before.get(kind, ())))
                 for kind, names in audit.orphans(layout, cloud.admin).items()}
@@ -135,8 +134,6 @@ class Bench:
                                          timeout=ENGINE_TIMEOUT)
                         for view in audit.nodes(cloud.layout)]
         assert len(self.engines) == 2, 'the cloud has one node'
-        self.untagged = [{i['Id'] for i in engine.images(
-            filters={'dangling': True})} for engine in self.engines]
         self.pids = [_compute_pid(cloud.layout, name) for name in COMPUTES]
         # The server's container's limits, as the driver sets them: the
         # memory limit bounds how much of what dd wrote stays cached.
@@ -150,21 +147,6 @@ class Bench:
     def close(self):
         for engine in self.engines:
             engine.close()
-
-    def remove_untagged(self):
-        """Remove the untagged images this run left in each engine (the
-        audit looks for tags only), saying what they held."""
-        for number, engine in enumerate(self.engines, 1):
-            new = [i for i in engine.images(filters={'dangling': True})
-                   if i['Id'] not in self.untagged[number - 1]]
-            print('moves: node %d\'s engine kept %d untagged images of this '
-                  'run, %.0f MB' % (number, len(new), sum(
-                      i['Size'] for i in new) / 10 ** 6))
-            for found in new:
-                try:
-                    engine.remove_image(found['Id'])
-                except docker.errors.APIError as e:
-                    print('moves: %s stays: %s' % (found['Id'], e))
 
     def measure(self, image, size_mb, rounds):
         """Every operation on ``size_mb`` MB, ``rounds`` times; figures."""
