@@ -28,7 +28,6 @@ than the manual move through Glance, and nova-compute's peak no more than
 in memory).
 """
 
-import datetime
 import os
 import re
 import statistics
@@ -42,6 +41,7 @@ import psutil
 from benchmarks import images as image_benchmark
 from benchmarks import memory
 from benchmarks import report
+from benchmarks import timeline
 from novadocker.virt.docker import images
 from novadocker.virt.docker import imagestream
 from novadocker.virt.docker import spec
@@ -61,38 +61,33 @@ POLL = 0.25
 ENGINE_TIMEOUT = 600
 COMPUTES = ('nova-compute', second_node.PREFIX + 'nova-compute')
 
-LOG_LINE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) .*?'
-                      r'\[instance: ([0-9a-f-]{36})\] (.*)$')
 # The seconds the driver logs its transfers took, reading from the engine
 # (upload) or from Glance (load).
 UPLOADED = re.compile(r'^Uploaded snapshot \S+: [0-9.]+ MB in ([0-9.]+) s')
 LOADED = re.compile(r'^Loaded image .*: [0-9.]+ MB in ([0-9.]+) s')
-# What marks each step of a move: (mark, node, a line of the instance in
-# that node's nova-compute log) ...
-LOG_MARKS = (('claimed', 2, re.compile('^Claim successful')),
-             ('source begins', 1, re.compile(r'^Serial console on \S+ '
-                                             'closed')),
-             ('uploaded', 1, UPLOADED),
-             ('port bound', 2, re.compile(r'^Updating port \S+ with '
-                                          'attributes .*binding:host_id')),
-             ('loaded', 2, LOADED),
-             ('spawned', 2, re.compile('^Spawned container')))
-# ... or (mark, node, an event of that node's engine: type, action; a
-# container event of the instance's container).
-EVENT_MARKS = (('stopped', 1, 'container', 'stop'),
-               ('committed', 1, 'container', 'commit'),
-               ('saving', 1, 'image', 'save'))
-# (the phase, the mark that ends it), in their order.
-PHASES = (('API, conductor, scheduler, claim on node 2', 'claimed'),
-          ('to node 1', 'source begins'),
-          ('stop', 'stopped'),
-          ('unplug, commit', 'committed'),
-          ('docker save, to its first byte', 'saving'),
-          ('docker save -> Glance', 'uploaded'),
-          ('remove, to node 2, port binding', 'port bound'),
-          ('network info, Glance -> docker load', 'loaded'),
-          ('create, start, plug, vif-plugged', 'spawned'))
-LAST_PHASE = 'until VERIFY_RESIZE seen'
+# What marks each step of a move (timeline.Plan).
+PLAN = timeline.Plan(
+    log_marks=(('claimed', 2, re.compile('^Claim successful')),
+               ('source begins', 1, re.compile(r'^Serial console on \S+ '
+                                               'closed')),
+               ('uploaded', 1, UPLOADED),
+               ('port bound', 2, re.compile(r'^Updating port \S+ with '
+                                            'attributes .*binding:host_id')),
+               ('loaded', 2, LOADED),
+               ('spawned', 2, re.compile('^Spawned container'))),
+    event_marks=(('stopped', 1, 'container', 'stop'),
+                 ('committed', 1, 'container', 'commit'),
+                 ('saving', 1, 'image', 'save')),
+    phases=(('API, conductor, scheduler, claim on node 2', 'claimed'),
+            ('to node 1', 'source begins'),
+            ('stop', 'stopped'),
+            ('unplug, commit', 'committed'),
+            ('docker save, to its first byte', 'saving'),
+            ('docker save -> Glance', 'uploaded'),
+            ('remove, to node 2, port binding', 'port bound'),
+            ('network info, Glance -> docker load', 'loaded'),
+            ('create, start, plug, vif-plugged', 'spawned')),
+    last_phase='until VERIFY_RESIZE seen')
 # Compared with the steps of the move by hand.
 BY_HAND = (('commit', ('unplug, commit',)),
            ('save -> Glance', ('docker save, to its first byte',
@@ -307,74 +302,12 @@ def marks(layout, engines, server_id, since, until):
     between ``since`` and ``until``, from its lines in both nova-compute
     logs and both engines' events; and the seconds the driver's transfers
     logged, as 'uploaded for' and 'loaded for'."""
-    return dict(log_marks(layout, server_id, since, until),
-                **event_marks(engines, server_id, since, until))
+    return PLAN.marks({number: layout.log(name) for number, name in
+                       enumerate(COMPUTES, 1)}, dict(enumerate(engines, 1)),
+                      server_id, since, until)
 
 
-def log_marks(layout, server_id, since, until):
-    found = {}
-    lines = {number: _instance_lines(layout.log(name), server_id, since,
-                                     until)
-             for number, name in enumerate(COMPUTES, 1)}
-    for mark, number, pattern in LOG_MARKS:
-        for when, message in lines[number]:
-            matched = pattern.match(message)
-            if matched:
-                found[mark] = when
-                if matched.groups():
-                    found[mark + ' for'] = float(matched.group(1))
-                break
-    return found
-
-
-def event_marks(engines, server_id, since, until):
-    found = {}
-    name = 'nova-' + server_id
-    events = {number: list(engine.events(
-        since=int(since), until=int(until) + 1, decode=True))
-        for number, engine in enumerate(engines, 1)}
-    for mark, number, kind, action in EVENT_MARKS:
-        for event in events[number]:
-            when = event['timeNano'] / 1e9
-            ours = kind != 'container' or event['Actor'][
-                'Attributes'].get('name') == name
-            if (event['Type'], event['Action']) == (kind, action) and (
-                    ours and since <= when <= until):
-                found[mark] = when
-                break
-    return found
-
-
-def phases(found, since, until):
-    """[(phase, seconds)] from ``since`` to ``until`` as ``found``'s marks
-    divide it: a phase whose mark is missing (or out of order) merges into
-    the next one."""
-    steps, names, last = [], [], since
-    for name, mark in PHASES:
-        names.append(name)
-        when = found.get(mark)
-        if when is None or when < last:
-            continue
-        steps.append((' + '.join(names), when - last))
-        names, last = [], when
-    steps.append((' + '.join(names + [LAST_PHASE]), until - last))
-    return steps
-
-
-def _instance_lines(path, server_id, since, until):
-    """[(time.time() of the line, message)] of ``server_id``'s log lines
-    between ``since`` and ``until``."""
-    found = []
-    with open(path, errors='replace') as f:
-        for line in f:
-            matched = LOG_LINE.match(line)
-            if not matched or matched.group(2) != server_id:
-                continue
-            when = datetime.datetime.strptime(
-                matched.group(1), '%Y-%m-%d %H:%M:%S.%f').timestamp()
-            if since <= when <= until:
-                found.append((when, matched.group(3)))
-    return found
+phases = PLAN.split
 
 
 def figures(size_mb, results, pids):
@@ -407,14 +340,9 @@ def figures(size_mb, results, pids):
                 '%s: %s, driver vs by hand' % (name, step), 's', samples,
                 [steps[step] for steps in glance], 'ratio<=', None))
     phase_names = {p for r in driver for p in r['phases']}
-    for phase in sorted(phase_names, key=_phase_order):
+    for phase in sorted(phase_names, key=PLAN.order):
         print('moves: %d MB, %-45s median %.1f s' % (
             size_mb, phase, statistics.median(
                 r['phases'][phase] for r in driver
                 if phase in r['phases'])))
     return out
-
-
-def _phase_order(phase):
-    names = [name for name, _ in PHASES] + [LAST_PHASE]
-    return names.index(phase.split(' + ')[0])

@@ -108,6 +108,10 @@ def write_compute_conf(service, node, lxcfs_path=None):
                    # security keeps a changed address off the network.
                    'cap_add': 'NET_ADMIN'},
         'docker_ovs': {'ovsdb_connection': openvswitch.CONNECTION},
+        # The image cache's pass every 20 s rather than 2400: it is what
+        # removes the moved image a failed move left on its source
+        # (doc/moves.md), and the tests wait for it.
+        'image_cache': {'manager_interval': 20},
     })
     # Only nova-serialproxy, on node 1, connects to the listeners.
     sections['serial_console']['proxyclient_address'] = node.address

@@ -27,6 +27,7 @@ from novadocker_cloud import audit
 from novadocker_cloud import demo
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import process
+from novadocker_cloud.services import management
 from novadocker_cloud.services import node as node_service
 from novadocker_cloud.services import nova
 from novadocker_cloud.services import ovn
@@ -219,6 +220,78 @@ def test_a_migration_to_node_two_carries_what_was_written(
         assert _on(engines[1], server) is None
         assert engines[1].images(name=moves.MOVED_REPOSITORY) == []
         assert audit.orphans(cloud.layout, cloud.admin) == {}
+
+
+def test_a_download_cut_short_on_node_two_is_recovered_by_a_hard_reboot(
+        cloud, operator, nodes, web_image, engines):
+    """Node 2 loses Glance 256 KiB into the moved image (its own iptables
+    reset the connection): its finish fails, the server is in ERROR on node
+    2 with nothing of it there, and Glance keeps the move's copy. A hard
+    reboot, Glance reachable again, makes the container from that copy with
+    what the server had written. Once the server is deleted, node 1's
+    moved image goes too (Nova's clean-up of a failed migration)."""
+    first, second = nodes
+    with _server_on(cloud, operator, first, 'cut-short', web_image) as server:
+        _exec(engines[1], server, 'sh', '-c', 'echo on node 1 > /marker')
+        with _downloads_cut_short(cloud.layout, after=256 * 1024):
+            cloud.admin.compute.migrate_server(server, host=second.name)
+            server = cloud.wait_status(operator, server, 'ERROR', 300)
+        assert server.hypervisor_hostname == second.name
+        assert server.fault['message'].startswith(
+            'Failed to deploy instance: could not read image %s from '
+            'Glance: reading failed after ' % _transfers(cloud, server)[0])
+        assert _on(engines[2], server) is None
+        assert _node_two_kinds(audit.orphans(cloud.layout, cloud.admin),
+                               second) == {}
+        operator.compute.reboot_server(server, 'HARD')
+        server = cloud.wait_for(lambda: _done(operator, server),
+                                'the hard reboot', 180)
+        assert server.status == 'ACTIVE', server.fault
+        assert server.hypervisor_hostname == second.name
+        assert _exec(engines[2], server, 'cat', '/marker') == 'on node 1\n'
+        assert not _transfers(cloud, server)
+        [port] = cloud.ports_of(server.id)
+        assert port.binding_host_id == second.name
+        assert port.status == 'ACTIVE'
+        cloud.delete(operator, server)
+        cloud.wait_for(lambda: audit.orphans(cloud.layout, cloud.admin) == {},
+                       'nothing left on either node', 90)
+
+
+def _done(conn, server):
+    """The server once no task is under way (the API sets one as it
+    accepts an action), else None."""
+    server = conn.compute.get_server(server)
+    return server if server.task_state is None else None
+
+
+@contextlib.contextmanager
+def _downloads_cut_short(layout, after):
+    """Node 2's connections to Glance reset once ``after`` bytes came
+    from it, by node 2's own iptables: connbytes counts each connection's
+    reply bytes, and the first acknowledgement past them is refused
+    locally, so the reader gets the reset at once."""
+    rule = ['OUTPUT', '-p', 'tcp', '--dport',
+            str(cloud_layout.PORTS['glance']), '-m', 'connbytes',
+            '--connbytes', '%d:' % after, '--connbytes-dir', 'reply',
+            '--connbytes-mode', 'bytes', '-j', 'REJECT', '--reject-with',
+            'tcp-reset']
+    process.run(management.enter(layout, ['iptables', '-I', *rule]))
+    try:
+        yield
+    finally:
+        process.run(management.enter(layout, ['iptables', '-D', *rule]))
+
+
+def _node_two_kinds(found, node):
+    return {kind: names for kind, names in found.items()
+            if kind.endswith('(%s)' % node.name)}
+
+
+def _transfers(cloud, server):
+    """The Glance images carrying a move of ``server``."""
+    return [i.id for i in cloud.admin.image.images(is_hidden=True)
+            if i.properties.get(moves.MOVED_PROPERTY) == server.id]
 
 
 def test_a_resize_to_node_two_reverted_is_back_as_it_was(

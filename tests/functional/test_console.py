@@ -5,7 +5,6 @@ The instances' PID 1 is busybox's interactive shell: what it prints back
 proves the typed bytes reached the container and its output came out.
 """
 
-import os
 import socket
 import threading
 import time
@@ -25,6 +24,7 @@ from novadocker.virt.docker import console
 from novadocker.virt.docker import driver
 from novadocker.virt.docker import images
 from tests.fixtures import engine as engine_fixture
+from tests.fixtures import fds
 from tests.functional.test_driver import docker_driver  # noqa: F401
 from tests.functional.test_driver import IMAGE_ID
 from tests.functional.test_driver import image_meta
@@ -72,22 +72,9 @@ def clients_gone():
 def sockets_to(port):
     """This process's open TCP connections to a local port: other files
     come and go with the collector, these only with the console's code."""
-    ours = set()
-    for fd in os.listdir('/proc/self/fd'):
-        try:
-            ours.add(os.readlink('/proc/self/fd/' + fd))
-        except FileNotFoundError:  # closed since listed (the listing's own)
-            pass
-    connected = set()
-    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
-        with open(table) as rows:
-            next(rows)
-            for row in rows:
-                fields = row.split()
-                remote_port = int(fields[2].rsplit(':', 1)[1], 16)
-                if remote_port == port and fields[9] != '0':
-                    connected.add('socket:[%s]' % fields[9])
-    return len(ours & connected)
+    return sum(count for kind, count in fds.open_files().items()
+               if kind.startswith('socket: AF_INET') and
+               kind.endswith(':%d' % port))
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from oslo_serialization import jsonutils
 import pytest
 
 from novadocker import conf as nd_conf
-from novadocker.virt.docker import client
 from novadocker.virt.docker import moves
 from tests.fixtures import faults
 from tests.functional.test_driver import docker_driver  # noqa: F401
@@ -182,21 +181,63 @@ def test_a_failed_upload_leaves_nothing_in_glance(
     assert not moved_image_exists(docker_driver, written)
 
 
-def test_a_failed_finish_leaves_nothing_on_the_destination(
-        docker_driver, written, context, glance):  # noqa: F811
-    disk_info = docker_driver.migrate_disk_and_power_off(
-        context, written, OTHER_HOST, flavor(128, 1),
-        written.get_network_info())
-    written.old_flavor, written.flavor = written.flavor, flavor(128, 1)
-    requests = faults.EngineRequests(docker_driver.docker.api)
-    requests.arm(faults.engine_error, faults.request_to('create'))
+def failed_finish(drv, instance, context, glance, fault):
+    """A move to another host whose destination fails (``fault``, called
+    with the engine's requests and the Glance image's id): nothing stays on
+    the destination but Glance's copy of the moved image, for a hard
+    reboot. The disk info."""
+    disk_info = drv.migrate_disk_and_power_off(
+        context, instance, OTHER_HOST, flavor(128, 1),
+        instance.get_network_info())
+    instance.old_flavor, instance.flavor = instance.flavor, flavor(128, 1)
+    requests = faults.EngineRequests(drv.docker.api)
+    fault(requests, glance_id(disk_info))
     try:
-        with pytest.raises(client.DockerAPIError):
-            docker_driver.finish_migration(
-                context, objects.Migration(), written, disk_info,
-                written.get_network_info(), image_meta(), True, {})
+        with pytest.raises(exception.NovaException):
+            drv.finish_migration(
+                context, objects.Migration(), instance, disk_info,
+                instance.get_network_info(), image_meta(), True, {})
     finally:
         requests.close()
-    assert docker_driver.docker.find(written) is None
-    assert not moved_image_exists(docker_driver, written)
+    assert drv.docker.find(instance) is None
+    assert glance_id(disk_info) in glance.images
+    return disk_info
+
+
+def test_a_hard_reboot_after_a_failed_finish_makes_the_container_with_its_data(
+        docker_driver, written, context, glance):  # noqa: F811
+    disk_info = failed_finish(
+        docker_driver, written, context, glance,
+        lambda requests, image_id: requests.arm(
+            faults.engine_error, faults.request_to('create')))
+    # Nova leaves the instance here, in ERROR, with the old flavor back.
+    written.flavor = written.old_flavor
+    docker_driver.reboot(context, written, written.get_network_info(),
+                         'HARD')
+    assert docker_driver.docker.inspect(written)['State']['Running']
+    assert read(docker_driver, written, '/marker') == 'before the move\n'
+    assert limits(docker_driver, written) == (64, 1024)
     assert glance_id(disk_info) not in glance.images
+    assert not moved_image_exists(docker_driver, written)
+
+
+def test_a_transfer_cut_short_is_kept_in_glance_until_the_server_goes(
+        docker_driver, written, context, glance, monkeypatch):  # noqa: F811
+    disk_info = failed_finish(
+        docker_driver, written, context, glance,
+        lambda requests, image_id: glance.break_download(image_id,
+                                                         after=4096))
+    # The server deleted while in ERROR: the destination has no container.
+    docker_driver.destroy(context, written, written.get_network_info())
+    assert glance_id(disk_info) not in glance.images
+    # The source's image cache pass (this engine plays both hosts: the tag
+    # is the source's, kept for a revert until then) finds the instance
+    # gone.
+    assert moved_image_exists(docker_driver, written)
+
+    def deleted(cls, context, uuid, expected_attrs=None):
+        raise exception.InstanceNotFound(instance_id=uuid)
+    monkeypatch.setattr(objects.Instance, 'get_by_uuid',
+                        classmethod(deleted))
+    docker_driver.manage_image_cache(context, [])
+    assert not moved_image_exists(docker_driver, written)

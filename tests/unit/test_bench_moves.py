@@ -82,10 +82,10 @@ def test_the_marks_come_from_both_logs_and_both_engines(tmp_path):
 
 def test_each_phase_ends_at_its_mark():
     found = {mark: SINCE + i + 1 for i, (_, mark) in enumerate(
-        moves.PHASES)}
+        moves.PLAN.phases)}
     steps = moves.phases(found, SINCE, SINCE + 17)
-    assert steps == [(name, 1) for name, _ in moves.PHASES] + [
-        (moves.LAST_PHASE, 17 - len(moves.PHASES))]
+    assert steps == [(name, 1) for name, _ in moves.PLAN.phases] + [
+        (moves.PLAN.last_phase, 17 - len(moves.PLAN.phases))]
 
 
 def test_a_missing_mark_merges_its_phase_into_the_next():
@@ -97,6 +97,6 @@ def test_a_missing_mark_merges_its_phase_into_the_next():
         ('unplug, commit + docker save, to its first byte + docker save '
          '-> Glance + remove, to node 2, port binding + network info, '
          'Glance -> docker load + create, start, plug, vif-plugged + '
-         + moves.LAST_PHASE, 7)]
+         + moves.PLAN.last_phase, 7)]
     assert sum(s for _, s in moves.phases({}, SINCE, SINCE + 10)) == (
         pytest.approx(10))

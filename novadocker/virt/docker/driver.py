@@ -611,7 +611,7 @@ class DockerDriver(driver.ComputeDriver):
     def _remove(self, instance, network_info):
         """Kill and remove the containers (one engine call each), then
         unplug the ports (the netns link keeps their namespace until
-        then)."""
+        then). Whether the instance had a container."""
         attrs, sandbox = self._containers(instance)
         holder = sandbox or attrs
         try:
@@ -622,6 +622,7 @@ class DockerDriver(driver.ComputeDriver):
             # link is known now; a retry would not find it.
             self.network.detach_all(instance, holder and holder['Id'],
                                     network_info)
+        return attrs is not None
 
     def _remove_containers(self, instance, attrs, sandbox):
         """Remove the instance's container (``attrs``, inspected), with the
@@ -639,7 +640,10 @@ class DockerDriver(driver.ComputeDriver):
             self.consoles.close(instance)
             self._remove_rescue(instance, network_info)
             if destroy_disks:
-                self._remove(instance, network_info)
+                if not self._remove(instance, network_info) and context:
+                    # No container: perhaps a move here that failed, whose
+                    # copy in Glance waited for a hard reboot.
+                    moves.delete_transfers(context, instance)
                 config_drive.remove_config_drive(instance)
             else:
                 self._stop(instance, network_info, timeout=0)
@@ -673,9 +677,23 @@ class DockerDriver(driver.ComputeDriver):
             CONF.docker.soft_reboot_timeout
         with self._lock(instance):
             self._remove_rescue(instance, network_info)
+            if reboot_type == 'HARD' and self.docker.find(instance) is None:
+                self._rebuild_from_failed_move(context, instance,
+                                               network_info)
+                return
             self._stop(instance, network_info, timeout, keep_network=True)
             self._start_or_recreate(instance, network_info,
                                     self._containers(instance)[1])
+
+    def _rebuild_from_failed_move(self, context, instance, network_info):
+        """A hard reboot of an instance that has no container here: a move
+        to this host failed before making it. The container is made from
+        the move's copy in Glance (moves.left_in_glance), with what the
+        workload had written."""
+        with moves.left_in_glance(self.docker, context, instance) as image:
+            self._build(instance, image, instance.image_meta, [], None,
+                        network_info, True, self._container_config(
+                            instance, instance.image_meta, network_info))
 
     def power_off(self, instance, timeout=0, retry_interval=0):
         """Stop gracefully for ``timeout`` s, then kill: an image whose PID 1
@@ -964,6 +982,7 @@ class DockerDriver(driver.ComputeDriver):
                         update_task_state)
 
     def manage_image_cache(self, context, all_instances):
+        moves.drop_unneeded(self.docker, context)
         images.manage_image_cache(self.docker, context, all_instances)
 
     def cache_image(self, context, image_id):

@@ -16,6 +16,7 @@ the same host needs no second name for the same instance.
 
 import contextlib
 
+from nova.compute import vm_states
 from nova import exception
 from nova.i18n import _
 from nova.image import glance
@@ -89,6 +90,10 @@ def _upload(docker_client, context, instance, image):
         'container_format': images.CONTAINER_FORMAT,
         'disk_format': images.DISK_FORMAT, 'visibility': 'private',
         'os_hidden': True, 'properties': {MOVED_PROPERTY: instance.uuid}}
+    if context.project_id != instance.project_id:
+        # An admin's move: the project's members can still hard-reboot the
+        # instance from it if the destination fails (left_in_glance).
+        metadata['owner'] = instance.project_id
     image_id = image_api.create(context, metadata)['id']
     try:
         images.upload(docker_client, context, instance, image, image_id,
@@ -105,10 +110,7 @@ def brought_in(docker_client, context, instance, disk_info):
     describes, for the destination to create the container from.
 
     On the same host it is the source's own copy, kept for a revert. From
-    another host it is loaded from Glance, whose copy is then deleted
-    (the source keeps its own until the move is confirmed); this engine's
-    tag goes once the container is made or has failed, so that no later
-    move to this host can find a stale one.
+    another host it is loaded from Glance (:func:`_from_glance`).
     """
     info = jsonutils.loads(disk_info)
     reference, glance_id = info['image'], info['glance_id']
@@ -117,20 +119,69 @@ def brought_in(docker_client, context, instance, disk_info):
             raise exception.ImageNotFound(image_id=reference)
         yield reference
         return
+    with _from_glance(docker_client, context, instance, glance_id) as loaded:
+        yield loaded
+
+
+@contextlib.contextmanager
+def left_in_glance(docker_client, context, instance):
+    """The moved image of a move to this host that failed before the
+    container was made (Nova left the instance here, in ERROR), loaded from
+    the copy Glance keeps for this: a hard reboot makes the container from
+    it, with what the workload wrote. InstanceNotFound if there is none."""
+    found = _transfers(context, instance)
+    if not found:
+        raise exception.InstanceNotFound(instance_id=instance.uuid)
+    with _from_glance(docker_client, context, instance, found[0]) as loaded:
+        yield loaded
+
+
+def delete_transfers(context, instance):
+    """Delete the Glance copies of the instance's moved image that a failed
+    move left (for its deletion: the container was never made). Glance
+    failing does not fail the deletion: it is only logged."""
+    try:
+        found = _transfers(context, instance)
+    except Exception as e:
+        LOG.warning('Could not look for the Glance images of a failed move '
+                    'of the instance: %s', e, instance=instance)
+        return
+    for image_id in found:
+        _delete_from_glance(context, image_id, instance)
+
+
+def _transfers(context, instance):
+    """Ids of the Glance images carrying a move of ``instance``."""
+    listed = glance.API().get_all(context, filters={
+        MOVED_PROPERTY: instance.uuid, 'os_hidden': 'true'})
+    # Filtered here too: not every image service filters by property.
+    return [image['id'] for image in listed
+            if image.get('properties', {}).get(MOVED_PROPERTY) ==
+            instance.uuid]
+
+
+@contextlib.contextmanager
+def _from_glance(docker_client, context, instance, glance_id):
+    """Load the moved image from Glance and tag it as this host's moved
+    image. Glance's copy is deleted once the container is made; a failure
+    keeps it, for a hard reboot to try again (:func:`left_in_glance`). The
+    engine's tag goes either way, so that no later move to this host can
+    find a stale one."""
+    reference = None
     try:
         loaded = images.ensure(docker_client, context, objects.ImageMeta(
             id=glance_id, container_format=images.CONTAINER_FORMAT),
             instance=instance)
+        reference = moved_reference(instance)
         repository, tag = reference.rsplit(':', 1)
         with client.translated_errors('tagging ' + reference, instance):
             docker_client.api.tag(loaded, repository, tag, force=True)
             docker_client.api.remove_image(loaded)
-    finally:
-        _delete_from_glance(context, glance_id, instance)
-    try:
         yield reference
     finally:
-        forget(docker_client, instance)
+        if reference:
+            forget(docker_client, instance)
+    _delete_from_glance(context, glance_id, instance)
 
 
 def revert_reference(docker_client, instance):
@@ -148,7 +199,38 @@ def forget(docker_client, instance):
     """Remove this host's tag of the moved image. A container created from
     it (the instance's own, after a move to the same host or a revert)
     keeps its layers."""
-    reference = moved_reference(instance)
+    _untag(docker_client, moved_reference(instance), instance)
+
+
+def drop_unneeded(docker_client, context):
+    """Remove the moved images kept here for a revert that can no longer
+    come: the instance is gone, or no move of it is under way or waiting
+    for its confirm. A move whose destination failed leaves the source's
+    copy so (Nova's own clean-up of failed moves looks for their
+    migrations, which the instance's deletion has removed): the image
+    cache's periodic pass calls this."""
+    with client.translated_errors('listing moved images'):
+        found = docker_client.api.images(name=MOVED_REPOSITORY)
+    for reference in (t for i in found for t in i['RepoTags'] or ()):
+        instance_uuid = reference.rpartition(':')[2]
+        if _revert_may_come(context, instance_uuid):
+            continue
+        LOG.info('Removing %s: no move of its instance waits for it',
+                 reference)
+        _untag(docker_client, reference)
+
+
+def _revert_may_come(context, instance_uuid):
+    try:
+        instance = objects.Instance.get_by_uuid(context, instance_uuid,
+                                                expected_attrs=[])
+    except exception.InstanceNotFound:
+        return False
+    return (instance.task_state is not None or
+            instance.vm_state == vm_states.RESIZED)
+
+
+def _untag(docker_client, reference, instance=None):
     try:
         with client.translated_errors('removing ' + reference):
             docker_client.api.remove_image(reference, force=True)
