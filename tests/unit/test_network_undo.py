@@ -1,5 +1,7 @@
 """Network's all-or-nothing bookkeeping, with the privileged layer faked."""
 
+import threading
+import time
 from unittest import mock
 
 from nova import exception
@@ -76,10 +78,28 @@ def test_a_failure_half_way_undoes_this_call_newest_first(log, privileged):
             netinfo.instance(), 'cid', 42, [good, bad])
     assert ('Could not plug port %s as eth1 into container cid: switch '
             'said no' % bad['id']) == str(caught.value)
-    assert log == [('veth', tap_good, 'eth0'), ('plug', tap_good),
-                   ('veth', tap_bad, 'eth1'),
-                   ('delete', tap_bad), ('undo plug', tap_good),
-                   ('delete', tap_good), ('hide', 'cid')]
+    # Both veth pairs first, then the switches (beside the namespace's
+    # configuration).
+    assert log == [('veth', tap_good, 'eth0'), ('veth', tap_bad, 'eth1'),
+                   ('plug', tap_good), ('undo plug', tap_good),
+                   ('delete', tap_bad), ('delete', tap_good), ('hide', 'cid')]
+
+
+def test_a_failure_inside_the_namespace_undoes_the_switch_side_too(
+        log, privileged):
+    """The host ends join their switches while the namespace is configured:
+    a failure there waits for them, then undoes them as well."""
+    vif = netinfo.simple_vif('10.0.0.5')
+    tap = addressing.tap_name(vif)
+    privileged.configure.side_effect = RuntimeError('no such device')
+    with pytest.raises(exception.VirtualInterfacePlugException,
+                       match='Could not configure the ports of container '
+                             'cid: no such device'):
+        make_network(log).attach_all(netinfo.instance(), 'cid', 42, [vif])
+    assert log == [('veth', tap, 'eth0'), ('plug', tap), ('undo plug', tap),
+                   ('delete', tap), ('hide', 'cid')]
+    privileged.configure.assert_called_once_with('cid', [
+        ('eth0', addressing.ip_config(vif, metadata_route=True))])
 
 
 def test_a_netns_link_that_existed_before_the_call_is_kept(log, privileged):
@@ -117,3 +137,23 @@ def test_an_instance_without_ports_needs_nothing_plugged(log, privileged):
     net.plug_vifs(netinfo.instance(), None)
     net.unplug_vifs(netinfo.instance(), None)
     assert log == [] and not privileged.expose.called
+
+
+def test_the_host_ends_join_their_switch_while_the_namespace_is_set_up(
+        log, privileged):
+    """The plugin waits here until the namespace is being configured: done
+    one after the other, this would fail."""
+    configuring = threading.Event()
+    privileged.configure.side_effect = lambda cid, devices: (
+        configuring.set() or time.sleep(0.05))
+
+    class WaitingPlugin(RecordingPlugin):
+        def plug(self, instance, vif, host_ifname, undo):
+            assert configuring.wait(5), 'switched before configuring'
+            super().plug(instance, vif, host_ifname, undo)
+
+    net = network.Network()
+    net._vif_driver = WaitingPlugin(log)
+    vif = netinfo.simple_vif('10.0.0.5')
+    net.attach_all(netinfo.instance(), 'cid', 42, [vif])
+    assert ('plug', addressing.tap_name(vif)) in log

@@ -51,7 +51,8 @@ def bring_up_port_device(ipr, ifname):
     offload, up. For privileged callers that hold an IPRoute."""
     _disable_ipv6(ifname)
     disable_tx_checksum(ifname)
-    ipr.link('set', index=_index(ipr, ifname), state='up')
+    # By name: the kernel finds the device, with no lookup round trip.
+    ipr.link('set', ifname=ifname, state='up')
 
 
 def _index(ipr, ifname):

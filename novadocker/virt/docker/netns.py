@@ -87,11 +87,6 @@ def _remove_link(container_id):
     return True
 
 
-def _bring_up_loopback():
-    with IPRoute() as ipr:
-        ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
-
-
 def _links_to(container_id, pid):
     try:
         link = os.stat(netns_path(container_id))
@@ -103,8 +98,8 @@ def _links_to(container_id, pid):
 
 @privsep.sys_admin_pctxt.entrypoint
 def expose(container_id, pid):
-    """Link /var/run/netns/<container_id> to the namespace of ``pid`` and
-    bring its ``lo`` up; True if the link is new.
+    """Link /var/run/netns/<container_id> to the namespace of ``pid``; True
+    if the link is new. (:func:`configure` brings its ``lo`` up.)
 
     A link to the current namespace is kept. One left by an earlier start
     (every start makes a new namespace) would keep that start's namespace,
@@ -117,8 +112,8 @@ def expose(container_id, pid):
                   container_id)
     try:
         pyroute2_netns.attach(container_id, pid)
-        _in_netns(container_id, _bring_up_loopback)
     except BaseException:
+        # It made the link's file before the bind mount failed.
         _remove_link(container_id)
         raise
     return True
@@ -183,25 +178,41 @@ def _add_route(ipr, index, destination, gateway):
         LOG.debug('Route %s exists already in the namespace', destination)
 
 
-def _configure(ifname, config):
-    if any(':' in address for address, _ in config['addresses']):
+def _configure_device(ipr, index, config):
+    ipr.link('set', index=index, state='up')
+    for address, prefixlen in config['addresses']:
+        # No DAD: Neutron guarantees the address is unique, and a
+        # tentative address would not answer for a second or two after
+        # the instance is reported ACTIVE.
+        ipr.addr('add', index=index, address=address,
+                 prefixlen=prefixlen, flags=ifaddrmsg.IFA_F_NODAD)
+    for destination, gateway in config['routes']:
+        _add_route(ipr, index, destination, gateway)
+
+
+def _configure(devices):
+    if any(':' in address for _, config in devices
+           for address, _ in config['addresses']):
         _enable_ipv6()
-    linux_net.disable_tx_checksum(ifname)
     with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=ifname)[0]
-        ipr.link('set', index=index, state='up')
-        for address, prefixlen in config['addresses']:
-            # No DAD: Neutron guarantees the address is unique, and a
-            # tentative address would not answer for a second or two after
-            # the instance is reported ACTIVE.
-            ipr.addr('add', index=index, address=address,
-                     prefixlen=prefixlen, flags=ifaddrmsg.IFA_F_NODAD)
-        for destination, gateway in config['routes']:
-            _add_route(ipr, index, destination, gateway)
+        # One dump names every device's index: a lookup per device costs
+        # as much as the dump of a container's few devices.
+        indexes = {link.get('ifname'): link['index']
+                   for link in ipr.link('dump')}
+        ipr.link('set', index=indexes['lo'], state='up')
+        for ifname, config in devices:
+            try:
+                linux_net.disable_tx_checksum(ifname)
+                _configure_device(ipr, indexes[ifname], config)
+            except Exception as e:
+                raise exception.VirtualInterfacePlugException(
+                    'Could not configure %s: %s' % (ifname, e)) from e
 
 
 @privsep.sys_admin_pctxt.entrypoint
-def configure(container_id, ifname, config):
-    """Bring ``ifname`` up inside the container with the addresses and routes
-    of ``config`` (see addressing.ip_config)."""
-    _in_netns(container_id, _configure, ifname, config)
+def configure(container_id, devices):
+    """Bring ``lo`` and every device of ``devices`` ((name, config) pairs,
+    config as addressing.ip_config makes it) up inside the container with
+    their addresses and routes: one privileged call and one entry into the
+    namespace for all of them."""
+    _in_netns(container_id, _configure, devices)

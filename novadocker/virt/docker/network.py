@@ -8,9 +8,10 @@ brackets each start with :meth:`Network.attach_all` and each stop with
 
 Per port: the VIF plugin prepares its host-side pieces, a veth pair is made
 with its container end (``ethN``, the port's MAC, the network's MTU) created
-directly in the namespace, the plugin connects the host end (``tap<port
-id>``) to the port's switch, then the container end gets its addresses and
-routes. A failure undoes exactly what the call created, newest first.
+directly in the namespace; then, at the same time, the plugin connects each
+host end (``tap<port id>``) to the port's switch and the container ends get
+their addresses and routes (one privileged call for all of them). A failure
+undoes exactly what the call created, newest first.
 """
 
 import contextlib
@@ -20,6 +21,7 @@ from oslo_log import log as logging
 
 from novadocker import conf
 from novadocker.virt.docker import addressing
+from novadocker.virt.docker import background
 from novadocker.virt.docker import linux_net
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import vifs
@@ -32,6 +34,16 @@ CONF = conf.CONF
 def _plug_error(message, cause):
     return exception.VirtualInterfacePlugException(
         '%s: %s' % (message, cause))
+
+
+@contextlib.contextmanager
+def _plugging(vif, ifname, container_id):
+    """Name the port in any failure of plugging it."""
+    try:
+        yield
+    except Exception as e:
+        raise _plug_error('Could not plug port %s as %s into container %s'
+                          % (vif['id'], ifname, container_id), e) from e
 
 
 class Network:
@@ -69,8 +81,10 @@ class Network:
             undo.add('remove netns link of %s' % container_id, netns.hide,
                      container_id)
 
-    def _plug(self, instance, container_id, vif, ifname, undo):
-        try:
+    def _create_device(self, instance, container_id, vif, ifname, undo):
+        """The port's host-side pieces and its veth pair; the port's
+        plugin, which connects the host end afterwards."""
+        with _plugging(vif, ifname, container_id):
             plugin = self.vif_driver.plugin_for(vif)
             host_ifname = addressing.tap_name(vif)
             plugin.prepare(instance, vif, undo)
@@ -78,14 +92,39 @@ class Network:
                               vif['address'], addressing.mtu(vif))
             undo.add('delete veth %s' % host_ifname, linux_net.delete_device,
                      host_ifname)
-            plugin.plug(instance, vif, host_ifname, undo)
-            netns.configure(container_id, ifname, addressing.ip_config(
-                vif, metadata_route=ifname == addressing.container_ifname(0)))
+        return plugin
+
+    @staticmethod
+    def _connect_host_ends(instance, container_id, ports, undo):
+        for plugin, vif, ifname in ports:
+            with _plugging(vif, ifname, container_id):
+                plugin.plug(instance, vif, addressing.tap_name(vif), undo)
+            LOG.debug('Plugged port %s as %s (host end %s)', vif['id'],
+                      ifname, addressing.tap_name(vif), instance=instance)
+
+    def _plug(self, instance, container_id, vifs_by_ifname, undo):
+        """Plug ports ((ifname, vif) pairs) into the container's exposed
+        namespace. Once the veth pairs exist, the host ends join their
+        switches on a thread of their own while the container ends get
+        their addresses: the two sides need nothing of each other, and
+        each takes milliseconds (an OVSDB transaction; netlink inside the
+        namespace)."""
+        ports = [(self._create_device(instance, container_id, vif, ifname,
+                                      undo), vif, ifname)
+                 for ifname, vif in vifs_by_ifname]
+        switching = background.Background(
+            self._connect_host_ends, instance, container_id, ports, undo)
+        first = addressing.container_ifname(0)
+        try:
+            netns.configure(container_id, [
+                (ifname, addressing.ip_config(vif,
+                                              metadata_route=ifname == first))
+                for _, vif, ifname in ports])
         except Exception as e:
-            raise _plug_error('Could not plug port %s as %s into container %s'
-                              % (vif['id'], ifname, container_id), e) from e
-        LOG.debug('Plugged port %s as %s (host end %s)', vif['id'], ifname,
-                  host_ifname, instance=instance)
+            raise _plug_error('Could not configure the ports of container '
+                              '%s' % container_id, e) from e
+        finally:
+            switching.join()
 
     def attach_all(self, instance, container_id, pid, network_info):
         """Give the freshly started container ``pid`` all its ports, in
@@ -99,9 +138,9 @@ class Network:
         addressing.check_ports(network_info)
         with self._all_or_nothing(instance) as undo:
             self._expose(instance, container_id, pid, undo)
-            for index, vif in enumerate(network_info):
-                self._plug(instance, container_id, vif,
-                           addressing.container_ifname(index), undo)
+            self._plug(instance, container_id, [
+                (addressing.container_ifname(index), vif)
+                for index, vif in enumerate(network_info)], undo)
         LOG.info('Attached %d port(s) to container %s', len(network_info),
                  container_id, instance=instance)
 
@@ -113,7 +152,7 @@ class Network:
             self._expose(instance, container_id, pid, undo)
             ifname = addressing.next_container_ifname(
                 netns.ifnames(container_id))
-            self._plug(instance, container_id, vif, ifname, undo)
+            self._plug(instance, container_id, [(ifname, vif)], undo)
         LOG.info('Attached port %s to container %s as %s', vif['id'],
                  container_id, ifname, instance=instance)
 
