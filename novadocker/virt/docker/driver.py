@@ -41,6 +41,7 @@ from oslo_utils import versionutils
 import os_resource_classes as orc
 
 from novadocker import conf as nd_conf
+from novadocker.virt.docker import background
 from novadocker.virt.docker import client
 from novadocker.virt.docker import config_drive
 from novadocker.virt.docker import console
@@ -86,6 +87,13 @@ class RootDiskQuotaUnavailable(exception.InvalidConfiguration):
                 '%(reason)s. Put its data root on XFS mounted with pquota '
                 '(the overlay2 storage driver\'s "size" option needs it), '
                 'or unset the option to run instances without a limit.')
+
+
+def just_created(container_id):
+    """What an inspect of the container just created would say of it, for
+    the start that follows; the call is spared."""
+    return {'Id': container_id,
+            'State': {'Status': 'created', 'StartedAt': NEVER_STARTED}}
 
 
 def container_power_state(state):
@@ -455,21 +463,28 @@ class DockerDriver(driver.ComputeDriver):
                 drive, instance, injected_files, admin_password,
                 network_info)
         if sandbox:
-            self.docker.create(
+            sandbox = just_created(self.docker.create(
                 instance, CONF.docker.sandbox_image,
                 *spec.build_sandbox(instance, network_info, CONF.docker),
-                name=sandbox)
+                name=sandbox))
+        create = functools.partial(self._create_container, instance, image,
+                                   create_kwargs, host_config, injected_files)
+        if not power_on:
+            create()
+            return
+        pid = self._start_with_network(instance, network_info, sandbox,
+                                       create=create)
+        self._check_still_running(instance, pid)
+        self.consoles.open_started(instance)
+
+    def _create_container(self, instance, image, create_kwargs, host_config,
+                          injected_files):
+        """The instance's container, with its injected files and key."""
         self.docker.create(instance, image, create_kwargs, host_config)
         file_injection.inject_files(self.docker, instance, injected_files)
         if CONF.docker.inject_key and instance.key_data:
             self.docker.put_archive(
                 instance, '/', spec.authorized_keys_tar(instance.key_data))
-        if power_on:
-            pid = self._start_with_network(
-                instance, network_info,
-                sandbox and self.docker.inspect(instance, name=sandbox))
-            self._check_still_running(instance, pid)
-            self.consoles.open_started(instance)
 
     def _check_still_running(self, instance, pid=None, name=None):
         """A process that ended during the boot failed it: say how (exit
@@ -509,15 +524,14 @@ class DockerDriver(driver.ComputeDriver):
             raise exception.VirtualInterfaceCreateException()
 
     def _start_with_network(self, instance, network_info, sandbox=None,
-                            name=None, wait_for_neutron=True):
+                            name=None, wait_for_neutron=True, create=None):
         """Start the container (the instance's own, or the one called
-        ``name``) with its ports plugged, waiting for Neutron's
-        network-vif-plugged events if it sends them (unless
-        ``wait_for_neutron`` is False): into the namespace of its
-        ``sandbox`` (inspected) before the start, unless they are there from
-        an earlier start, else into the container's new namespace just
-        after. Returns the container's process id when it was looked up
-        (for its own namespace), else None."""
+        ``name``; ``create``, if given, makes it first) with its ports
+        plugged, waiting for Neutron's network-vif-plugged events if it
+        sends them (unless ``wait_for_neutron`` is False): into the
+        namespace of its ``sandbox`` (inspected) before the start, unless
+        they are there from an earlier start, else into the container's new
+        namespace just after. Returns the container's process id."""
         events = self._neutron_events(network_info) if wait_for_neutron \
             else []
         try:
@@ -525,13 +539,11 @@ class DockerDriver(driver.ComputeDriver):
                     instance, events,
                     timeout=CONF.vif_plugging_timeout,
                     error_callback=self._neutron_failed):
-                if sandbox and sandbox['State']['Status'] != 'running':
-                    self._start_sandbox(instance, sandbox, network_info)
+                self._ready_to_start(instance, network_info, sandbox, create)
                 attrs = self.docker.start(instance, name=name)
                 if not sandbox:
                     try:
-                        return self._attach_all(instance, attrs,
-                                                network_info)
+                        self._attach_all(instance, attrs, network_info)
                     except exception.VirtualInterfacePlugException:
                         # A process that ended takes its namespace with
                         # it: name its exit, not the namespace that
@@ -545,6 +557,23 @@ class DockerDriver(driver.ComputeDriver):
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._stop(instance, network_info, timeout=0, name=name)
+        return attrs['State']['Pid']
+
+    def _ready_to_start(self, instance, network_info, sandbox, create):
+        """Start the ``sandbox`` with the ports unless it runs, and
+        ``create`` the container meanwhile: neither needs the other (the
+        container needs its sandbox running only for its own start), and
+        each is a wait on the engine."""
+        readying = None
+        if sandbox and sandbox['State']['Status'] != 'running':
+            readying = background.Background(self._start_sandbox, instance,
+                                             sandbox, network_info)
+        try:
+            if create:
+                create()
+        finally:
+            if readying:
+                readying.join()
 
     def _start_sandbox(self, instance, sandbox, network_info):
         """Start the sandbox and plug the ports into its new namespace.
@@ -561,10 +590,9 @@ class DockerDriver(driver.ComputeDriver):
 
     def _attach_all(self, instance, attrs, network_info):
         """Plug every port into the namespace of the container just
-        started (``attrs``, inspected); returns the pid of its process."""
+        started (``attrs``, inspected)."""
         self.network.attach_all(instance, attrs['Id'],
                                 attrs['State']['Pid'], network_info)
-        return attrs['State']['Pid']
 
     def _containers(self, instance, name=None):
         """(the instance's container, or the one called ``name``; its
@@ -609,19 +637,22 @@ class DockerDriver(driver.ComputeDriver):
                                 network_info)
 
     def _remove(self, instance, network_info):
-        """Kill and remove the containers (one engine call each), then
-        unplug the ports (the netns link keeps their namespace until
-        then). Whether the instance had a container."""
+        """Kill and remove the containers (one engine call each) while the
+        ports are unplugged: the engine's work and the kernel's and OVSDB's
+        need nothing of each other (the netns link keeps the namespace
+        until it is removed). Whether the instance had a container."""
         attrs, sandbox = self._containers(instance)
         holder = sandbox or attrs
+        # Even when the engine's answer is lost (it may have removed them
+        # all the same): the container id that names the netns link is
+        # known now; a retry would not find it.
+        unplugging = background.Background(
+            self.network.detach_all, instance, holder and holder['Id'],
+            network_info)
         try:
             self._remove_containers(instance, attrs, sandbox)
         finally:
-            # Even when the engine's answer is lost (it may have removed
-            # them all the same): the container id that names the netns
-            # link is known now; a retry would not find it.
-            self.network.detach_all(instance, holder and holder['Id'],
-                                    network_info)
+            unplugging.join()
         return attrs is not None
 
     def _remove_containers(self, instance, attrs, sandbox):
