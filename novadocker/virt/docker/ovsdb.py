@@ -19,7 +19,16 @@ from novadocker import privsep
 
 LOG = logging.getLogger(__name__)
 
-_TABLES = ('Open_vSwitch', 'Bridge', 'Port', 'Interface')
+# Only what adding and deleting ports reads or writes: the connection's
+# thread parses every update of every registered column, and ovs-vswitchd
+# rewrites each Interface's statistics and status every few seconds and a
+# port's many state columns as it takes the device.
+_COLUMNS = {
+    'Open_vSwitch': ['bridges'],
+    'Bridge': ['name', 'ports'],
+    'Port': ['name', 'interfaces'],
+    'Interface': ['name', 'ofport', 'external_ids'],
+}
 _APIS = {}
 OFPORT_POLL_INTERVAL = 0.002
 _APIS_LOCK = threading.Lock()
@@ -69,8 +78,8 @@ def _api(connection, timeout):
             try:
                 helper = idlutils.get_schema_helper(connection,
                                                     'Open_vSwitch')
-                for table in _TABLES:
-                    helper.register_table(table)
+                for table, columns in _COLUMNS.items():
+                    helper.register_columns(table, columns)
                 idl = ovs_connection.OvsdbIdl(connection, helper)
                 api = _OvsdbApi(ovs_connection.Connection(idl, timeout))
             except Exception as e:
@@ -83,7 +92,11 @@ def _api(connection, timeout):
 
 
 def _ofport(api, port):
-    value = api.db_get('Interface', port, 'ofport').execute(check_error=True)
+    """From the connection's copy of the database, as the row lookups
+    below: a command would queue behind every other spawn's on the one
+    connection thread."""
+    row = api.lookup('Interface', port, default=None)
+    value = row.ofport if row is not None else None
     if isinstance(value, list):
         return value[0] if value else None
     return value
@@ -111,7 +124,7 @@ def add_port(connection, timeout, bridge, port, external_ids):
     the database alone carries no traffic.
     """
     api = _api(connection, timeout)
-    if not api.br_exists(bridge).execute(check_error=True):
+    if api.lookup('Bridge', bridge, default=None) is None:
         raise exception.VirtualInterfacePlugException(
             'OVS bridge %s does not exist: is the Neutron OVS agent or '
             'ovn-controller running on this host?' % bridge)
