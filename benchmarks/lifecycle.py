@@ -3,15 +3,16 @@ beside the bare engine doing the same container work, measured in the same
 run and interleaved so that machine noise hits both alike.
 
 - spawn -> running with one port plugged into OVS vs ``create`` + ``start``
-  (target <= 1.15x);
+  (target <= 1.05x, issue #17);
 - destroy (stop, unplug, remove) vs ``rm -f`` + deleting a veth
-  (<= 1.2x);
-- 10 concurrent spawns: throughput >= 0.9x of 10 concurrent bare
+  (<= 1.0x);
+- 10 concurrent spawns: throughput >= 0.95x of 10 concurrent bare
   create + start;
 - with ``[docker] network_sandbox`` (opt-in), what the network from the
-  first instruction costs and saves: spawn vs bare create + start (<= 2x:
-  it is two containers' work), and a hard reboot vs the same reboot without
-  a sandbox (<= 1x: the ports stay plugged).
+  first instruction costs and saves: spawn vs bare create + start (<= 1.3x,
+  though it is two containers' work: two engine starts, one after the
+  other), and a hard reboot vs the same reboot without a sandbox (<= 1x:
+  the ports stay plugged).
 """
 
 import concurrent.futures
@@ -139,13 +140,13 @@ def run(env, runs, rounds):
                                                    bench.driver_destroy))
     return [
         report.Figure('spawn -> running, 1 OVS port', 'ms', spawn['driver'],
-                      spawn['bare'], 'ratio<=', 1.15),
+                      spawn['bare'], 'ratio<=', 1.05),
         report.Figure('destroy (stop, unplug, remove)', 'ms',
-                      destroy['driver'], destroy['bare'], 'ratio<=', 1.2),
+                      destroy['driver'], destroy['bare'], 'ratio<=', 1.0),
         report.Figure('%d concurrent spawns' % CONCURRENT, 'spawns/s',
-                      together['driver'], together['bare'], 'ratio>=', 0.9),
+                      together['driver'], together['bare'], 'ratio>=', 0.95),
         report.Figure('spawn, network_sandbox (vs create+start)', 'ms',
-                      sandboxed['spawn'], sandboxed['bare'], 'ratio<=', 2.0),
+                      sandboxed['spawn'], sandboxed['bare'], 'ratio<=', 1.3),
         report.Figure('hard reboot, network_sandbox (vs without)', 'ms',
                       sandboxed['reboot'], sandboxed['plain reboot'],
                       'ratio<=', 1.0),
