@@ -23,5 +23,9 @@ cd "$(dirname "$0")/.."
 NOVADOCKER_TEST_USERNS=1 .venv/bin/python -m pytest -p no:cacheprovider \
     "$@" tests/functional/test_userns.py tests/functional/test_config_drive.py \
     tests/functional/test_file_injection.py tests/functional/test_passwords.py
-exec .venv/bin/python -m pytest -p no:cacheprovider --durations=10 "$@" \
+.venv/bin/python -m pytest -p no:cacheprovider --durations=10 "$@" \
     tests/cloud
+# The cloud of two compute nodes: a session of its own, as it brings up its
+# own cloud on the same ports once the single-node one has stopped.
+NOVADOCKER_TWO_NODES=1 exec .venv/bin/python -m pytest -p no:cacheprovider \
+    --durations=5 "$@" tests/cloud/test_two_nodes.py

@@ -8,11 +8,14 @@ nothing on either node. A cold migration to node 2 carries what the
 container wrote (through Glance: the nodes share nothing else), and a
 resize that must go to node 2, reverted, is back on node 1 as it was.
 
-Opt-in (``NOVADOCKER_TWO_NODES=1``), in a pytest session of its own: the
-two-node cloud has a state directory of its own and the same ports as the
-session's single-node cloud, so the two cannot run at once. It uses a
-two-node cloud kept up by hand in that state directory, or brings one up
-and stops it.
+A download cut short on node 2 ends in ERROR there and a hard reboot
+recovers the data; an evacuation rebuilds node 2's server on node 1.
+
+Run with ``NOVADOCKER_TWO_NODES=1`` (tools/run-tests.sh sets it), in a
+pytest session of its own: the two-node cloud has a state directory of its
+own and the same ports as the session's single-node cloud, so the two
+cannot run at once. It uses a two-node cloud kept up by hand in that state
+directory, or brings one up and stops it.
 """
 
 import contextlib
@@ -35,7 +38,8 @@ from tests.cloud import conftest
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get('NOVADOCKER_TWO_NODES'),
-    reason='opt-in: NOVADOCKER_TWO_NODES=1 (a cloud of its own, ~4 min)')
+    reason='NOVADOCKER_TWO_NODES=1 runs it (a cloud of its own, ~4 min), '
+    'in a session without the single-node cloud')
 
 
 @pytest.fixture(scope='module')
