@@ -54,6 +54,8 @@ BOOT = timeline.Plan(
 # Neutron's API (uWSGI's request log): the port update that binds it.
 PORT_UPDATE = re.compile(r'\] PUT /v2\.0/ports/([0-9a-f-]{36}) => .* in '
                          r'(\d+) msecs')
+# Shown beside the phases, not one of them: it overlaps the next.
+PORT_UPDATE_SHARE = "of which Neutron's port update"
 CONCURRENT = 10
 POLL = 0.05
 PLOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
@@ -154,7 +156,7 @@ class Boots:
 
     def phases(self, server_id):
         """{phase: seconds} of one boot, and Neutron's port update as
-        'of which Neutron's port update'."""
+        PORT_UPDATE_SHARE."""
         marks = self.times[server_id]
         with audit.nodes(self.layout)[0].engine() as engine:
             found = BOOT.marks({1: self.layout.log('nova-compute')},
@@ -167,7 +169,7 @@ class Boots:
                        if port == marks['port']]
         if updates:
             # The first: the binding (later ones are the delete's).
-            steps["of which Neutron's port update"] = updates[0] / 1000
+            steps[PORT_UPDATE_SHARE] = updates[0] / 1000
         return steps
 
 
@@ -175,14 +177,13 @@ def _phase_medians(boots, server_ids):
     """{phase: median seconds} over ``server_ids``, in BOOT's order."""
     per_boot = [boots.phases(i) for i in server_ids]
     names = sorted({p for steps in per_boot for p in steps
-                    if not p.startswith('of which')}, key=BOOT.order)
+                    if p != PORT_UPDATE_SHARE}, key=BOOT.order)
     medians = {p: statistics.median(s.get(p, 0) for s in per_boot)
                for p in names}
-    updates = [s["of which Neutron's port update"] for s in per_boot
-               if "of which Neutron's port update" in s]
+    updates = [s[PORT_UPDATE_SHARE] for s in per_boot
+               if PORT_UPDATE_SHARE in s]
     if updates:
-        medians["of which Neutron's port update"] = statistics.median(
-            updates)
+        medians[PORT_UPDATE_SHARE] = statistics.median(updates)
     return medians
 
 
@@ -194,7 +195,7 @@ def plot_phases(breakdowns, path):
 
     fig, ax = pyplot.subplots(figsize=(9, 4))
     names = sorted({p for b in breakdowns.values() for p in b
-                    if not p.startswith('of which')}, key=BOOT.order)
+                    if p != PORT_UPDATE_SHARE}, key=BOOT.order)
     for row, (label, medians) in enumerate(breakdowns.items()):
         left = 0
         for number, name in enumerate(names):

@@ -41,16 +41,13 @@ def run(cmd, log=None, env=None, timeout=None, **kwargs):
             stdout, stderr = proc.communicate()
             raise StartError('%s did not end within %ss:\n%s%s' % (
                 ' '.join(cmd), timeout, stdout[-2000:], stderr[-3000:]))
-    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     if log:
         with open(log, 'a') as f:
-            f.write('$ %s\n%s%s' % (' '.join(cmd), result.stdout,
-                                    result.stderr))
-    if result.returncode:
+            f.write('$ %s\n%s%s' % (' '.join(cmd), stdout, stderr))
+    if proc.returncode:
         raise StartError('%s exited %d:\n%s%s' % (
-            ' '.join(cmd), result.returncode, result.stdout[-2000:],
-            result.stderr[-3000:]))
-    return result.stdout
+            ' '.join(cmd), proc.returncode, stdout[-2000:], stderr[-3000:]))
+    return stdout
 
 
 class Daemon:

@@ -23,7 +23,6 @@ import os
 import re
 import tempfile
 
-from docker import errors as docker_errors
 from nova.compute import task_states
 import nova.conf
 from nova import exception
@@ -480,18 +479,14 @@ def _expire(docker_client, tag, image_id, max_age):
     """Remove ``tag`` if it is older than ``max_age`` seconds and unused."""
     try:
         with _lock(image_id, blocking=False):
-            with client.translated_errors('removing image ' + tag):
-                try:
-                    age = _tag_age(docker_client.api.inspect_image(tag))
-                    if age < max_age:
-                        return
-                    docker_client.api.remove_image(tag)
-                except docker_errors.APIError as e:
-                    # Gone already, or a container was made from it since
-                    # the listing: not an error, nothing to do.
-                    if e.status_code not in (404, 409):
-                        raise
-                    return
+            attrs = docker_client.inspect_image(tag)
+            if attrs is None:
+                return  # gone already
+            age = _tag_age(attrs)
+            # Refused when a container was made from it since the listing:
+            # nothing to do.
+            if age < max_age or not docker_client.remove_unused_image(tag):
+                return
     except lockutils.AcquireLockFailedException:
         return  # being loaded, handed to a spawn or snapshotted right now
     LOG.info('Removed image %(tag)s, unused for %(age)d s.',
