@@ -34,6 +34,9 @@ TRANSITIONS = {
 KILL = 'kill'
 STOPPED_EVENT_DELAY = 15
 RECONNECT_DELAY = 5
+# The watcher's thread, named in thread dumps and for tests telling its
+# engine requests from an operation's.
+THREAD_NAME = 'novadocker-events'
 
 
 def holds_power_state(attributes, uuid):
@@ -71,7 +74,7 @@ class LifecycleWatcher:
 
     def start(self):
         self._thread = threading.Thread(target=self._follow, daemon=True,
-                                        name='novadocker-events')
+                                        name=THREAD_NAME)
         self._thread.start()
 
     def stop(self):
