@@ -431,8 +431,9 @@ class Soak:
                 self._delete(slot)
                 continue
             if server.status != slot.wanted:
-                self.fail('%s: server %s is %s, not %s as asked' % (
-                    slot, server.id, server.status, slot.wanted))
+                self.fail('%s: server %s is %s, not %s as asked; %s' % (
+                    slot, server.id, server.status, slot.wanted,
+                    self._last_action(server.id)))
             if server.status == 'ACTIVE':
                 self.reach(slot)
         self._snapshots_done()
@@ -440,6 +441,25 @@ class Soak:
         if orphans:
             self.fail('left without a server: %s' % orphans)
         return '; '.join(outcomes) or 'as asked'
+
+    def _last_action(self, server_id):
+        """What Nova recorded of the server's last action, its events'
+        results and the end of a failed event's traceback: why an
+        operation ended otherwise than asked."""
+        compute = self.admin.compute
+        actions = sorted(compute.server_actions(server_id),
+                         key=lambda action: action.start_time)
+        if not actions:
+            return 'no action recorded'
+        action = compute.get_server_action(actions[-1].request_id,
+                                           server_id)
+        events = ['%s %s%s' % (event.event, event.result,
+                               ': ' + event.traceback.strip()[-600:]
+                               if event.traceback else '')
+                  for event in action.events or ()]
+        return 'its last action, %s (%s): %s' % (
+            action.action, action.request_id,
+            '; '.join(events) or 'no event')
 
     def reach(self, slot):
         """The server's page through its floating IP."""

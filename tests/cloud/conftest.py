@@ -24,8 +24,6 @@ from novadocker_cloud import process
 from novadocker_cloud.services import management
 from tests.cloud import helpers
 
-# Short enough for the test that waits for it to run out.
-VIF_PLUGGING_TIMEOUT = 20
 # The cloud of two compute nodes (``up --nodes 2``): a state directory of
 # its own, the same ports as the single-node cloud.
 TWO_NODES_STATE_DIR = '/var/lib/novadocker-cloud-n2'
@@ -44,13 +42,11 @@ def cloud():
     layout = cloud_layout.Layout()
     if orchestrator.running(layout):
         # A cloud kept up by hand (``up``): used as it is and left up, for a
-        # developer rerunning some tests. Its vif_plugging_timeout is its
-        # own, not VIF_PLUGGING_TIMEOUT.
+        # developer rerunning some tests.
         yield connected(layout)
         return
     log_path = os.path.join('/tmp', 'novadocker-cloud-tests.log')
-    with launched(['--vif-plugging-timeout', str(VIF_PLUGGING_TIMEOUT)],
-                  log_path):
+    with launched([], log_path):
         yield connected(layout)
     assert not orchestrator.running(layout), _read(log_path)
 

@@ -2,6 +2,9 @@
 server left (or must not leave) in the engine, OVS, the netns directory,
 OVN and Neutron, and the frames a server's interface really carried."""
 
+import configparser
+import contextlib
+import datetime
 import io
 import ipaddress
 import os
@@ -13,8 +16,10 @@ import openstack
 
 from novadocker.virt.docker import moves
 from novadocker_cloud import layout as cloud_layout
+from novadocker_cloud import process
 from novadocker_cloud import sample_image
 from novadocker_cloud.services import docker as docker_service
+from novadocker_cloud.services import nova
 from novadocker_cloud.services import openvswitch
 from novadocker_cloud.services import ovn
 from tests.fixtures import ovs as ovs_fixture
@@ -165,6 +170,41 @@ class Cloud:
     def log(self, name):
         with open(self.layout.log(name)) as f:
             return f.read()
+
+    @contextlib.contextmanager
+    def compute_restarted_with(self, **defaults):
+        """nova-compute restarted with ``defaults`` in the [DEFAULT] section
+        of its nova-cpu.conf for the block, then restarted with the file as
+        it was: for a test that needs a setting no operator would choose
+        for the whole session's cloud."""
+        path = self.layout.conf('nova', 'nova-cpu.conf')
+        with open(path) as f:
+            original = f.read()
+        parser = configparser.RawConfigParser()
+        parser.read_string(original)
+        parser['DEFAULT'].update({k: str(v) for k, v in defaults.items()})
+        changed = io.StringIO()
+        parser.write(changed)
+        self._restart_compute(path, changed.getvalue())
+        try:
+            yield
+        finally:
+            self._restart_compute(path, original)
+
+    def _restart_compute(self, conf_path, conf_text):
+        """Stop nova-compute, write its configuration, start it, and wait
+        until it reports again (until then the scheduler turns boots
+        away)."""
+        daemon = process.Daemon.recorded(self.layout.pidfile('nova-compute'))
+        daemon.stop()
+        with open(conf_path, 'w') as f:
+            f.write(conf_text)
+        # Past any report of the stopped process (to the second).
+        since = nova.utc_now() + datetime.timedelta(seconds=1)
+        daemon.start()
+        daemon.wait_until(lambda: nova.compute_reporting(
+            self.admin, self.layout.hostname, since),
+            'nova-compute reporting', 120)
 
     def wait_for(self, predicate, what, timeout=30):
         deadline = time.monotonic() + timeout
