@@ -417,7 +417,7 @@ class Soak:
             self.settle(slot, 'judge')
             server = self.admin.compute.get_server(slot.server_id)
             if server.status == 'ERROR':
-                message = (server.fault or {}).get('message', '')
+                message = self._fault_message(server.id)
                 if not message:
                     if not (isinstance(fault, ComputeKilled) and
                             fault.ops == ('boot',)):
@@ -441,6 +441,17 @@ class Soak:
         if orphans:
             self.fail('left without a server: %s' % orphans)
         return '; '.join(outcomes) or 'as asked'
+
+    def _fault_message(self, server_id, timeout=15):
+        """The message of the ERROR server's fault, or '' if none comes:
+        Nova saves the state before its fault decorator records why."""
+        deadline = time.monotonic() + timeout
+        while True:
+            server = self.admin.compute.get_server(server_id)
+            message = (server.fault or {}).get('message', '')
+            if message or time.monotonic() > deadline:
+                return message
+            time.sleep(POLL)
 
     def _last_action(self, server_id):
         """What Nova recorded of the server's last action, its events'

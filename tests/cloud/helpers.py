@@ -134,9 +134,13 @@ class Cloud:
     def ports_of(self, server_id):
         return list(self.admin.network.ports(device_id=server_id))
 
-    def fault(self, conn, server):
-        server = conn.compute.get_server(server)
-        return (server.fault or {}).get('message', '')
+    def fault(self, conn, server, timeout=30):
+        """The message of the server's fault, waited for: Nova sets the
+        server to ERROR before it records why (its fault decorator runs
+        once the error handler has saved the state)."""
+        return self.wait_for(
+            lambda: (conn.compute.get_server(server).fault or {}).get(
+                'message'), 'fault recorded', timeout)
 
     def leftovers(self, server_id, port_ids):
         """Everything of a deleted server still present, by kind."""

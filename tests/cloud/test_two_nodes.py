@@ -241,9 +241,11 @@ def test_a_download_cut_short_on_node_two_is_recovered_by_a_hard_reboot(
             cloud.admin.compute.migrate_server(server, host=second.name)
             server = cloud.wait_status(operator, server, 'ERROR', 300)
         assert server.hypervisor_hostname == second.name
-        assert server.fault['message'].startswith(
+        fault = cloud.fault(operator, server)
+        assert fault.startswith(
             'Failed to deploy instance: could not read image %s from '
-            'Glance: reading failed after ' % _transfers(cloud, server)[0])
+            'Glance: reading failed after ' % _transfers(cloud, server)[0]), \
+            fault
         assert _on(engines[2], server) is None
         assert _node_two_kinds(audit.orphans(cloud.layout, cloud.admin),
                                second) == {}
