@@ -4,13 +4,13 @@
                                           moves]
 
 Prints one table (figure, driver, baseline, value, target, verdict), writes
-it as JSON and draws the spawn latency distributions as a PNG (in
-benchmarks/results/ by default). --quick is the CI smoke run: few
-iterations, small sizes, no verdict. Needs root: it starts a private dockerd
-and a private OVS. ``cloud`` (not run unless named) brings up the real cloud
-of README command 1 and boots servers through it; ``moves`` (not run unless
-named) brings up its two-node cloud and migrates servers from node 1 to
-node 2 (doc/moves.md).
+it as JSON and draws the spawn latency distributions and the density
+curves as PNGs (in benchmarks/results/ by default). --quick is the CI smoke
+run: few iterations, small sizes, no verdict. Needs root: it starts a
+private dockerd and a private OVS. ``cloud`` (not run unless named) brings
+up the real cloud of README command 1 and boots servers through it;
+``moves`` (not run unless named) brings up its two-node cloud and migrates
+servers from node 1 to node 2 (doc/moves.md).
 """
 
 import argparse
@@ -27,7 +27,7 @@ from benchmarks import moves
 from benchmarks import report
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
-FULL = {'runs': 30, 'rounds': 3, 'counts': [20, 200], 'repeat': 15,
+FULL = {'runs': 30, 'rounds': 3, 'counts': [20, 200, 500], 'repeat': 15,
         'image_mb': 1000, 'image_iterations': 2, 'boots': 20,
         'move_mb': [0, 100, 1000], 'move_rounds': 3}
 QUICK = {'runs': 3, 'rounds': 1, 'counts': [5], 'repeat': 3,
@@ -76,6 +76,10 @@ def main():
     if spawn:
         report.plot_spawn(spawn[0], args.plot)
         print('plot: %s' % args.plot)
+    if 'density' in args.only:
+        path = os.path.join(os.path.dirname(args.plot), 'density.png')
+        report.plot_density(figures, path)
+        print('plot: %s' % path)
     print('json: %s' % args.json)
     return 0 if not judged or all(f.passed for f in figures) else 1
 

@@ -1,9 +1,11 @@
 """Benchmark figures: each the driver's samples beside its raw baseline's
 (or a budget), judged against a target, printed as one table, saved as
-JSON, and spawn latencies drawn as a PNG."""
+JSON, and spawn latencies and density curves drawn as PNGs."""
 
+import collections
 import dataclasses
 import json
+import re
 import statistics
 
 
@@ -95,6 +97,41 @@ def plot_spawn(figure, path):
     ax.set_xlabel('milliseconds to running')
     ax.set_title('Spawn latency: %.2fx the bare engine (median)'
                  % figure.value)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    pyplot.close(fig)
+
+
+def density_curves(figures):
+    """{(what, unit): [(N, median), ...] by N} of the figures named
+    '<what> at <N>'."""
+    curves = collections.defaultdict(list)
+    for f in figures:
+        found = re.fullmatch(r'(.+) at (\d+)', f.name)
+        if found:
+            curves[(found.group(1), f.unit)].append(
+                (int(found.group(2)), statistics.median(f.driver)))
+    return {key: sorted(points) for key, points in curves.items()}
+
+
+def plot_density(figures, path):
+    """The density curves: times on one axis, memory per instance on
+    another."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+
+    fig, (times, sizes) = pyplot.subplots(1, 2, figsize=(11, 4))
+    for (what, unit), points in sorted(density_curves(figures).items()):
+        axis = sizes if unit == 'KiB' else times
+        axis.plot(*zip(*points), marker='o', label=what)
+    times.set_ylabel('milliseconds (median)')
+    sizes.set_ylabel('KiB per instance')
+    for axis in (times, sizes):
+        axis.set_xlabel('running instances')
+        axis.legend(fontsize='small')
+    fig.suptitle('The periodic paths and memory against the number of '
+                 'instances')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     pyplot.close(fig)

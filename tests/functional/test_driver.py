@@ -510,10 +510,14 @@ def test_containers_outside_nova_with_copied_labels_are_not_instances(
 def test_power_state_sync_of_many_instances_costs_one_call(docker_driver):
     instances = spawn_many(docker_driver, 5)
     api = docker_driver.docker.api
+    docker_driver.container_states.invalidate()
     with mock.patch.object(api, 'send', wraps=api.send) as send:
+        # As nova-compute's sync asks: the count, then every instance.
+        count = docker_driver.get_num_instances()
         states = [docker_driver.get_info(i).state for i in instances]
         assert send.call_count == 1
     assert states == [power_state.RUNNING] * 5
+    assert count == len(docker_driver.list_instance_uuids())
     # The driver's own changes are seen at once...
     docker_driver.pause(instances[0])
     assert docker_driver.get_info(instances[0]).state == power_state.PAUSED

@@ -9,16 +9,17 @@ import threading
 
 class Background:
     """``func(*args)`` on a thread of its own, started at once; :meth:`join`
-    waits for it and raises what it raised, in the caller's thread."""
+    waits for it and returns what it returned, or raises what it raised,
+    in the caller's thread."""
 
     def __init__(self, func, *args):
-        self._error = None
+        self._error = self._result = None
         self._thread = threading.Thread(target=self._run, args=(func, args))
         self._thread.start()
 
     def _run(self, func, args):
         try:
-            func(*args)
+            self._result = func(*args)
         except BaseException as e:  # re-raised by join
             self._error = e
 
@@ -26,3 +27,4 @@ class Background:
         self._thread.join()
         if self._error is not None:
             raise self._error
+        return self._result

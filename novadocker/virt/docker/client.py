@@ -736,11 +736,20 @@ class ContainerStates:
         ('Id', 'State', ...; see list_instance_states), or None if there
         was none when the snapshot was taken."""
         with self._lock:
-            if (self._taken is None or
-                    time.monotonic() - self._taken > self._max_age):
-                self._states = self._docker.list_instance_states()
-                self._taken = time.monotonic()
-            return self._states.get(uuid)
+            return self._fresh().get(uuid)
+
+    def count(self):
+        """How many instances have a container: what the sync asks before
+        its burst, from the snapshot that serves the burst."""
+        with self._lock:
+            return len(self._fresh())
+
+    def _fresh(self):
+        if (self._taken is None or
+                time.monotonic() - self._taken > self._max_age):
+            self._states = self._docker.list_instance_states()
+            self._taken = time.monotonic()
+        return self._states
 
     def invalidate(self):
         with self._lock:

@@ -287,11 +287,14 @@ class DockerDriver(driver.ComputeDriver):
             return hostinfo.disk_gb(CONF.instances_path)
 
     def get_available_resource(self, nodename):
+        """The engine's info and its list of instance containers, asked at
+        once: each costs the engine more the more containers it holds."""
+        listing = background.Background(self.docker.list_instance_states)
         info = self.docker.info()
+        states = listing.join()
         memory_total, memory_used = hostinfo.memory_mb()
         disk_total, disk_used, disk_free = self._disk_gb(info)
-        running = [c for c in self.docker.list_instance_states().values()
-                   if c['State'] in LIVE_STATES]
+        running = [c for c in states.values() if c['State'] in LIVE_STATES]
         vcpus_used = sum(int(c['Labels'].get(client.LABEL_VCPUS, 0))
                          for c in running)
         version = info['ServerVersion'].split('+')[0].split('-')[0]
@@ -346,6 +349,12 @@ class DockerDriver(driver.ComputeDriver):
     def list_instance_uuids(self):
         return [c['Labels'][client.LABEL_UUID]
                 for c in self.docker.list_containers()]
+
+    def get_num_instances(self):
+        """From the state snapshot (client.ContainerStates): Nova's
+        power-state sync asks for the count just before it asks get_info of
+        every instance, and one list call serves both."""
+        return self.container_states.count()
 
     def instance_exists(self, instance):
         return self.docker.find(instance) is not None
