@@ -89,8 +89,12 @@ class Cloud:
             availability_zone='nova:' + node.name)
 
     def wait_status(self, conn, server, status, timeout=120):
-        return conn.compute.wait_for_server(server, status=status,
-                                            wait=timeout, interval=0.5)
+        """The server once it shows ``status``, read afresh first:
+        openstacksdk's wait returns at once when the object it is given
+        shows the status already, as one read before a reboot does."""
+        return conn.compute.wait_for_server(
+            conn.compute.get_server(server), status=status, wait=timeout,
+            interval=0.5)
 
     def delete(self, conn, server):
         conn.compute.delete_server(server)
