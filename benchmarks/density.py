@@ -43,9 +43,8 @@ def samples_ms(function, repeat):
 class Fleet:
     """Instances spawned through the driver, without ports."""
 
-    def __init__(self, drv, image_id, pool):
+    def __init__(self, drv, image_id):
         self.drv = drv
-        self.pool = pool
         self.meta = objects.ImageMeta.from_dict(
             {'id': image_id, 'container_format': 'docker'})
         self.instances = []
@@ -87,7 +86,7 @@ def power_state_sync(drv, instances, pool):
 def run(env, counts, repeat):
     drv, api, figures = env.driver, env.api, []
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        fleet = Fleet(drv, env.image_id, pool)
+        fleet = Fleet(drv, env.image_id)
         # Warm-up: what the first spawn loads is not per instance.
         warm = factories.instance(id=0)
         fleet.spawn(warm)
