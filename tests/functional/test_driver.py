@@ -27,6 +27,7 @@ from novadocker.virt.docker import driver
 from novadocker.virt.docker import images
 from novadocker.virt.docker import moves
 from novadocker.virt.docker import spec
+from novadocker.virt.docker import states
 from tests.fixtures import engine as engine_fixture
 from tests.fixtures import faults
 from tests.fixtures import glance as glance_fixture
@@ -460,18 +461,60 @@ def spawn_many(drv, count):
     return instances
 
 
-def test_periodic_queries_cost_one_api_call(docker_driver):
+def eventually(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def looks_cost_nothing(drv):
+    """Whether the count and the looks at every state made no engine
+    call."""
+    with mock.patch.object(drv.docker.api, 'send',
+                           wraps=drv.docker.api.send) as send:
+        drv.get_num_instances()
+        drv.list_instance_uuids()
+    return send.call_count == 0
+
+
+def test_periodic_queries_cost_no_engine_call_while_events_are_followed(
+        docker_driver):
+    """Once listed, the states are kept by the engine's events (init_host
+    follows them): a change made by hand costs one read of its instance."""
     instances = spawn_many(docker_driver, 3)
     api = docker_driver.docker.api
+    assert eventually(lambda: docker_driver.container_states.kept_by_events)
+    # The spawns' events arrive a little after the spawns: each costs a
+    # read.
+    assert eventually(lambda: looks_cost_nothing(docker_driver))
     with mock.patch.object(api, 'send', wraps=api.send) as send:
-        docker_driver.list_instances()
+        assert sorted(docker_driver.list_instance_uuids()) == sorted(
+            i.uuid for i in instances)
+        assert len(docker_driver.list_instances()) == 3
+        assert docker_driver.get_info(instances[1]).state == \
+            power_state.RUNNING
+        assert send.call_count == 0
+        # Only the engine's info.
+        resources = docker_driver.get_available_resource('testhost')
         assert send.call_count == 1
-        docker_driver.list_instance_uuids()
-        assert send.call_count == 2
-        docker_driver.get_info(instances[1])
-        assert send.call_count == 3
+    assert resources['vcpus_used'] == 3 * instances[0].flavor.vcpus
+    api.kill(client.container_name(instances[1].uuid))
+    api.remove_container(client.container_name(instances[2].uuid),
+                         force=True)
+    assert eventually(lambda: docker_driver.get_info(
+        instances[1]).state == power_state.SHUTDOWN)
+    assert eventually(lambda: instances[2].uuid not in
+                      docker_driver.list_instance_uuids())
+    assert eventually(lambda: looks_cost_nothing(docker_driver))
+    with mock.patch.object(api, 'send', wraps=api.send) as send:
+        assert docker_driver.get_num_instances() == 2
+        assert [docker_driver.get_info(i).state for i in instances[:2]] == [
+            power_state.RUNNING, power_state.SHUTDOWN]
         docker_driver.instance_exists(instances[2])
-        assert send.call_count == 4
+        assert send.call_count == 1
     for instance in instances:
         docker_driver.destroy(None, instance, None)
 
@@ -514,9 +557,9 @@ def test_power_state_sync_of_many_instances_costs_one_call(docker_driver):
     with mock.patch.object(api, 'send', wraps=api.send) as send:
         # As nova-compute's sync asks: the count, then every instance.
         count = docker_driver.get_num_instances()
-        states = [docker_driver.get_info(i).state for i in instances]
+        seen = [docker_driver.get_info(i).state for i in instances]
         assert send.call_count == 1
-    assert states == [power_state.RUNNING] * 5
+    assert seen == [power_state.RUNNING] * 5
     assert count == len(docker_driver.list_instance_uuids())
     # The driver's own changes are seen at once...
     docker_driver.pause(instances[0])
@@ -527,7 +570,7 @@ def test_power_state_sync_of_many_instances_costs_one_call(docker_driver):
     assert docker_driver.get_info(
         instances[1], use_cache=False).state == power_state.SHUTDOWN
     # Sooner than the snapshot would expire by age.
-    deadline = time.monotonic() + client.STATE_SNAPSHOT_MAX_AGE / 2
+    deadline = time.monotonic() + states.SNAPSHOT_MAX_AGE / 2
     while (docker_driver.get_info(instances[1]).state != power_state.SHUTDOWN
            and time.monotonic() < deadline):
         time.sleep(0.05)

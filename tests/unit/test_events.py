@@ -130,13 +130,17 @@ def test_stop_cancels_pending_stopped_events():
     assert not emitted.arrived.wait(0.3)
 
 
-def test_arrival_is_reported_at_once_even_for_held_back_events():
+def test_every_event_of_an_instance_arrives_at_once_with_its_uuid():
+    """Held back or not, Nova's or not: the container states re-read the
+    instance (states.py). A sandbox carries no instance uuid label."""
     arrivals = []
     watcher = events.LifecycleWatcher(Recorder(), stopped_delay=60,
-                                      on_arrival=lambda: arrivals.append(1))
+                                      on_arrival=arrivals.append)
     watcher._dispatch(docker_event('die'))
-    watcher._dispatch(docker_event('exec_start'))
-    assert arrivals == [1]
+    watcher._dispatch(docker_event('destroy', uuid='u2'))
+    watcher._dispatch({'status': 'start', 'Actor': {'Attributes': {
+        client.LABEL_SANDBOX: UUID}}})
+    assert arrivals == [UUID, 'u2']
     watcher.stop()
 
 

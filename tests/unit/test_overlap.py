@@ -1,4 +1,4 @@
-"""What a spawn, a destroy and the resource report do at the same time:
+"""What a spawn and a destroy do at the same time:
 waits on the engine, the kernel and OVSDB that need nothing of each other
 overlap, and a failure of one still waits for the other before anything is
 cleaned up."""
@@ -39,26 +39,6 @@ def test_background_join_raises_what_the_work_raised():
 
 def test_background_join_returns_what_the_work_returned():
     assert background.Background(lambda x: x * 2, 21).join() == 42
-
-
-def test_the_resources_ask_info_while_the_engine_lists(drv):
-    """Each waits on the engine: the info is asked while the list runs
-    (the list here waits for it; one after the other would never end)."""
-    asked = threading.Event()
-
-    def listing():
-        assert asked.wait(WAIT), 'info was not asked during the list'
-        return {'u1': {'State': 'running',
-                       'Labels': {client.LABEL_VCPUS: '2'}}}
-
-    def info():
-        asked.set()
-        return {'NCPU': 2, 'ServerVersion': '26.1.5+dfsg1',
-                'Architecture': 'x86_64', 'DockerRootDir': '/'}
-    drv.docker.list_instance_states.side_effect = listing
-    drv.docker.info.side_effect = info
-    resources = drv.get_available_resource('node')
-    assert resources['vcpus_used'] == 2
 
 
 def test_the_container_is_made_while_the_sandbox_starts(drv):

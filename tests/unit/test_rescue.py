@@ -126,10 +126,18 @@ def test_a_rescued_instance_is_held_by_its_rescue_container_in_one_call():
     docker = client.DockerClient()
     docker._api = mock.Mock()
     docker._api.containers.return_value = [rescuer, own, other, by_hand]
-    assert docker.list_instance_states() == {'u1': rescuer, 'u2': other}
+    assert docker.list_instance_states() == {
+        'u1': client.InstanceState(rescuer, own),
+        'u2': client.InstanceState(other, other)}
     assert docker.list_containers() == [own, other]
     docker._api.containers.assert_called_with(
         all=True, filters={'label': client.LABEL_UUID})
+    docker._api.containers.return_value = [rescuer, own]
+    assert docker.instance_state('u1') == client.InstanceState(rescuer, own)
+    docker._api.containers.assert_called_with(
+        all=True, filters={'label': client.LABEL_UUID + '=u1'})
+    docker._api.containers.return_value = []
+    assert docker.instance_state('u1') is None
 
 
 def test_rescue_needs_no_capability_nova_knows_of():

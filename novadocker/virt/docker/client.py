@@ -11,8 +11,8 @@ import re
 import socket
 import ssl
 import tarfile
-import threading
 import time
+import typing
 
 import docker
 from docker import errors as docker_errors
@@ -51,7 +51,6 @@ ENGINE_RETRY_INTERVAL = 0.5
 # request was never sent.
 NOT_CONNECTED = (FileNotFoundError, ConnectionRefusedError,
                  urllib3_exceptions.NewConnectionError)
-STATE_SNAPSHOT_MAX_AGE = 5
 # The keys that end an attach when typed one by one. The engine cannot be
 # told to have none, and its default (ctrl-p ctrl-q) holds back every lone
 # ctrl-p (a shell's "previous command") until the next key. NUL, US, NUL
@@ -111,6 +110,33 @@ def rescue_name(instance_uuid):
 def _named(container, name):
     """Whether a listed container is called ``name``."""
     return '/' + name in container['Names']
+
+
+class InstanceState(typing.NamedTuple):
+    """What the engine's list says of one instance: ``holder``, the listed
+    container that holds its power state (its rescue container while it
+    has one, else its own); ``own``, its own container's listing, or None
+    while only a rescue container is left."""
+
+    holder: dict
+    own: typing.Optional[dict]
+
+
+def _instance_states(containers):
+    """{uuid: InstanceState} from listed containers carrying LABEL_UUID;
+    those not named after it (made by hand from a snapshot) are not
+    instances'."""
+    own, rescues = {}, {}
+    for c in containers:
+        uuid = c['Labels'][LABEL_UUID]
+        if _named(c, container_name(uuid)):
+            own[uuid] = c
+        elif (_named(c, rescue_name(uuid)) and
+              c['Labels'].get(LABEL_RESCUE) == uuid):
+            rescues[uuid] = c
+    return {uuid: InstanceState(rescues.get(uuid) or own.get(uuid),
+                                own.get(uuid))
+            for uuid in own.keys() | rescues.keys()}
 
 
 def _tls_config():
@@ -311,18 +337,16 @@ class DockerClient:
         return self._labelled(LABEL_RESCUE, rescue_name)
 
     def list_instance_states(self):
-        """{instance uuid: the listed container that holds its power
-        state}: its rescue container while it has one, else its own. One
-        API call: rescue containers carry the instance's labels too."""
-        states = {}
-        for c in self._list(LABEL_UUID):
-            uuid = c['Labels'][LABEL_UUID]
-            if _named(c, container_name(uuid)):
-                states.setdefault(uuid, c)
-            elif (_named(c, rescue_name(uuid)) and
-                  c['Labels'].get(LABEL_RESCUE) == uuid):
-                states[uuid] = c
-        return states
+        """{instance uuid: InstanceState} of every instance with a
+        container. One API call: rescue containers carry the instance's
+        labels too."""
+        return _instance_states(self._list(LABEL_UUID))
+
+    def instance_state(self, uuid):
+        """Instance ``uuid``'s InstanceState, or None if it has no
+        container: one API call."""
+        return _instance_states(
+            self._list('%s=%s' % (LABEL_UUID, uuid))).get(uuid)
 
     def _list(self, label):
         with translated_errors('listing containers'):
@@ -712,45 +736,3 @@ class Terminal:
             self._stream.close()
             sock.close()
         self._api.close()
-
-
-class ContainerStates:
-    """The state of every instance container from one list call, reused
-    for a few seconds.
-
-    Nova's power-state sync asks get_info of every instance in a burst,
-    with use_cache=True, and asks again with use_cache=False before it acts
-    on what it saw: one list call serves the burst. The snapshot is dropped
-    whenever the driver changes a container or the engine reports an event.
-    """
-
-    def __init__(self, docker_client, max_age=STATE_SNAPSHOT_MAX_AGE):
-        self._docker = docker_client
-        self._max_age = max_age
-        self._lock = threading.Lock()
-        self._states = {}
-        self._taken = None
-
-    def get(self, uuid):
-        """The listed container holding instance ``uuid``'s power state
-        ('Id', 'State', ...; see list_instance_states), or None if there
-        was none when the snapshot was taken."""
-        with self._lock:
-            return self._fresh().get(uuid)
-
-    def count(self):
-        """How many instances have a container: what the sync asks before
-        its burst, from the snapshot that serves the burst."""
-        with self._lock:
-            return len(self._fresh())
-
-    def _fresh(self):
-        if (self._taken is None or
-                time.monotonic() - self._taken > self._max_age):
-            self._states = self._docker.list_instance_states()
-            self._taken = time.monotonic()
-        return self._states
-
-    def invalidate(self):
-        with self._lock:
-            self._taken = None

@@ -56,6 +56,7 @@ from novadocker.virt.docker import passwords
 from novadocker.virt.docker import recovery
 from novadocker.virt.docker import rescue
 from novadocker.virt.docker import spec
+from novadocker.virt.docker import states
 
 CONF = nd_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class DockerDriver(driver.ComputeDriver):
     def __init__(self, virtapi):
         super().__init__(virtapi)
         self.docker = client.DockerClient()
-        self.container_states = client.ContainerStates(self.docker)
+        self.container_states = states.ContainerStates(self.docker)
         self.network = network.Network()
         self.consoles = console.SerialConsoles(self.docker)
         self.lifecycle_events = None
@@ -153,15 +154,15 @@ class DockerDriver(driver.ComputeDriver):
 
     @contextlib.contextmanager
     def _lock(self, instance):
-        """Serialise the state changes of one instance; the state snapshot
-        is stale after each."""
+        """Serialise the state changes of one instance; its entry in the
+        container states is re-read after each."""
         # Nova's compute manager already holds a lock named after the uuid;
         # a prefix keeps this one distinct so they cannot deadlock.
         with lockutils.lock('novadocker-' + instance.uuid):
             try:
                 yield
             finally:
-                self.container_states.invalidate()
+                self.container_states.changed(instance.uuid)
 
     # -- host ---------------------------------------------------------------
 
@@ -198,7 +199,8 @@ class DockerDriver(driver.ComputeDriver):
         self.cleanup_host(host)
         self.consoles.reopen(containers)
         self.lifecycle_events = events.LifecycleWatcher(
-            self.emit_event, on_arrival=self.container_states.invalidate,
+            self.emit_event, on_arrival=self.container_states.changed,
+            on_following=self.container_states.following,
             on_engine_back=functools.partial(
                 recovery.restart_stopped_by_engine, self))
         self.lifecycle_events.start()
@@ -287,14 +289,13 @@ class DockerDriver(driver.ComputeDriver):
             return hostinfo.disk_gb(CONF.instances_path)
 
     def get_available_resource(self, nodename):
-        """The engine's info and its list of instance containers, asked at
-        once: each costs the engine more the more containers it holds."""
-        listing = background.Background(self.docker.list_instance_states)
+        """The engine's info, and the instances' states kept by
+        states.ContainerStates."""
         info = self.docker.info()
-        states = listing.join()
         memory_total, memory_used = hostinfo.memory_mb()
         disk_total, disk_used, disk_free = self._disk_gb(info)
-        running = [c for c in states.values() if c['State'] in LIVE_STATES]
+        running = [s.holder for s in self.container_states.all().values()
+                   if s.holder['State'] in LIVE_STATES]
         vcpus_used = sum(int(c['Labels'].get(client.LABEL_VCPUS, 0))
                          for c in running)
         version = info['ServerVersion'].split('+')[0].split('-')[0]
@@ -342,34 +343,38 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- instances ----------------------------------------------------------
 
+    def _own_containers(self):
+        """The listing of every instance's own container, from the states
+        (states.ContainerStates)."""
+        return [s.own for s in self.container_states.all().values() if s.own]
+
     def list_instances(self):
         return [c['Labels'][client.LABEL_NAME]
-                for c in self.docker.list_containers()]
+                for c in self._own_containers()]
 
     def list_instance_uuids(self):
         return [c['Labels'][client.LABEL_UUID]
-                for c in self.docker.list_containers()]
+                for c in self._own_containers()]
 
     def get_num_instances(self):
-        """From the state snapshot (client.ContainerStates): Nova's
-        power-state sync asks for the count just before it asks get_info of
-        every instance, and one list call serves both."""
+        """From the states (states.ContainerStates), as the power-state
+        sync's burst of get_info that follows."""
         return self.container_states.count()
 
     def instance_exists(self, instance):
         return self.docker.find(instance) is not None
 
     def get_info(self, instance, use_cache=True):
-        """One inspect call (two for a stopped container: it may be
-        rescued); with use_cache, a shared list snapshot (see
-        client.ContainerStates) unless it predates the container. A
-        rescued instance is as its rescue container is: RUNNING, as Nova
-        expects in RESCUED."""
-        listed = use_cache and self.container_states.get(instance.uuid)
-        if listed:
+        """With use_cache, from the states (states.ContainerStates);
+        without, or if they have none of the instance, one inspect call
+        (two for a stopped container: it may be rescued). A rescued
+        instance is as its rescue container is: RUNNING, as Nova expects in
+        RESCUED."""
+        kept = use_cache and self.container_states.get(instance.uuid)
+        if kept:
             return hardware.InstanceInfo(
-                state=container_power_state({'Status': listed['State']}),
-                internal_id=listed['Id'])
+                state=container_power_state({'Status': kept.holder['State']}),
+                internal_id=kept.holder['Id'])
         attrs = self.docker.inspect(instance)
         if attrs['State']['Status'] not in LIVE_STATES:
             attrs = self._rescue_container(instance) or attrs

@@ -32,6 +32,8 @@ TRANSITIONS = {
 }
 # Sent by the engine for each signal it delivers: a stop from outside.
 KILL = 'kill'
+# Not lifecycle events, but changes of which containers an instance has.
+MADE_OR_REMOVED = ('create', 'destroy')
 STOPPED_EVENT_DELAY = 15
 RECONNECT_DELAY = 5
 # The watcher's thread, named in thread dumps and for tests telling its
@@ -51,15 +53,19 @@ def holds_power_state(attributes, uuid):
 class LifecycleWatcher:
     """Follows the engine's container events in a thread and hands them to
     ``emit`` (the driver's emit_event) as Nova lifecycle events;
-    ``on_arrival`` is told of each as it arrives, held back or not;
-    ``on_engine_back`` gets the STOPPED events of containers killed just
-    before the stream was lost, once it is open again (emitted if None)."""
+    ``on_arrival`` is given the instance uuid of every event of a
+    container labelled with one as it arrives (its creation and removal
+    too), and ``on_following`` True once the stream is open, False once it
+    is lost; ``on_engine_back`` gets the STOPPED events of containers
+    killed just before the stream was lost, once it is open again (emitted
+    if None)."""
 
-    def __init__(self, emit, on_arrival=None, on_engine_back=None,
-                 stopped_delay=STOPPED_EVENT_DELAY,
+    def __init__(self, emit, on_arrival=None, on_following=None,
+                 on_engine_back=None, stopped_delay=STOPPED_EVENT_DELAY,
                  reconnect_delay=RECONNECT_DELAY):
         self._emit = emit
-        self._on_arrival = on_arrival
+        self._on_arrival = on_arrival or (lambda uuid: None)
+        self._on_following = on_following or (lambda following: None)
         self._on_engine_back = on_engine_back or self._emit_all
         self._stopped_delay = stopped_delay
         self._reconnect_delay = reconnect_delay
@@ -102,6 +108,7 @@ class LifecycleWatcher:
                     stream = self._open_stream(api, since)
                     if stream is None:
                         break
+                    self._on_following(True)
                     self._report_stopped_with_engine()
                     for event in stream:
                         since = event.get('time', since)
@@ -114,6 +121,8 @@ class LifecycleWatcher:
                 # holds the sockets of the failed connection open.
                 LOG.warning('Lost the Docker event stream (%s); reconnecting '
                             'in %d s', str(e), self._reconnect_delay)
+            finally:
+                self._on_following(False)
             self._hold_stopped_with_engine()
             self._stopping.wait(self._reconnect_delay)
 
@@ -141,7 +150,7 @@ class LifecycleWatcher:
         yet)."""
         stream = api.events(since=since, decode=True, filters={
             'type': 'container', 'label': [client.LABEL_UUID],
-            'event': [*TRANSITIONS, KILL]})
+            'event': [*TRANSITIONS, KILL, *MADE_OR_REMOVED]})
         with self._lock:
             if not self._stopping.is_set():
                 self._stream = stream
@@ -153,6 +162,8 @@ class LifecycleWatcher:
         attributes = event.get('Actor', {}).get('Attributes', {})
         uuid = attributes.get(client.LABEL_UUID)
         status = event.get('status')
+        if uuid is not None:
+            self._on_arrival(uuid)
         # A container made by hand from a snapshot carries the labels too.
         if (status not in TRANSITIONS and status != KILL or uuid is None or
                 not holds_power_state(attributes, uuid)):
@@ -161,8 +172,6 @@ class LifecycleWatcher:
             with self._lock:
                 self._killed.add(uuid)
             return
-        if self._on_arrival is not None:
-            self._on_arrival()
         transition = TRANSITIONS[status]
         lifecycle = virtevent.LifecycleEvent(uuid, transition)
         with self._lock:
