@@ -36,20 +36,28 @@ def instance_container(api):
     return uuid, cid
 
 
+def comes(received, wanted, seen_as=lambda item: item):
+    """Whether ``wanted`` (as ``seen_as`` sees an item) arrives in time,
+    whatever comes before."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            item = received.get(
+                timeout=max(0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if seen_as(item) == wanted:
+            return True
+    return False
+
+
 def arrives(received, uuid, transition):
     """Whether ``transition`` of instance ``uuid`` arrives in time. Other
     events may come first: the stream replays the last second of other
     containers, and the engine may report one change twice (harmless to
     Nova, which syncs on each)."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        try:
-            event = received.get(timeout=max(0, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if (event.uuid, event.transition) == (uuid, transition):
-            return True
-    return False
+    return comes(received, (uuid, transition),
+                 lambda event: (event.uuid, event.transition))
 
 
 def test_engine_events_become_nova_lifecycle_events(api):
@@ -72,19 +80,27 @@ def test_engine_events_become_nova_lifecycle_events(api):
 
 
 def test_the_watcher_reconnects_after_the_engine_restarts(engine, api):
-    received = queue.Queue()
+    """And says when it follows the stream and when not: what the events
+    did not say meanwhile must be listed (states.py)."""
+    received, following = queue.Queue(), queue.Queue()
     watcher = events.LifecycleWatcher(received.put, stopped_delay=0.5,
-                                      reconnect_delay=0.2)
+                                      reconnect_delay=0.2,
+                                      on_following=following.put)
     watcher.start()
     uuid, cid = instance_container(api)
     try:
+        assert following.get(timeout=WAIT) is True
         engine.kill()
+        assert following.get(timeout=WAIT) is False
         engine.start()
+        # Each failed reconnection says False again.
+        assert comes(following, True)
         api.start(cid)
         assert arrives(received, uuid, virtevent.EVENT_LIFECYCLE_STARTED)
     finally:
         watcher.stop()
         api.remove_container(cid, force=True)
+    assert following.get(timeout=WAIT) is False
 
 
 def test_init_host_follows_events_until_cleanup_host(api):
