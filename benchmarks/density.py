@@ -74,6 +74,17 @@ class Fleet:
         self.instances = []
 
 
+def following_events(drv, timeout=10):
+    """Whether the driver follows the engine's events (init_host opened
+    the stream on a thread of its own), waiting up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not drv.container_states.kept_by_events:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def resident_kib():
     """This process's resident memory, its garbage collected first."""
     gc.collect()
@@ -95,7 +106,7 @@ def run(env, counts, repeat):
         warm = factories.instance(id=0)
         fleet.spawn(warm)
         fleet.destroy(warm)
-        if not drv.container_states.kept_by_events:
+        if not following_events(drv):
             raise RuntimeError('the driver does not follow the engine\'s '
                                'events: the figures would not be '
                                'nova-compute\'s')
