@@ -8,14 +8,14 @@ them.
 - get_available_resource (<= 100 ms);
 - a power-state sync as nova-compute runs it: get_num_instances, then
   get_info of every instance on a thread pool (<= 100 ms);
+- the process's resident memory beyond its baseline, per instance (<= 1
+  MiB): what the driver keeps for each (Nova's own objects of a real
+  nova-compute are not in it).
 
 The driver runs as in nova-compute: init_host started following the
 engine's events, so the states are listed once and kept by them
 (states.py); the first sample of each figure pays for the reads the
 growth's events left.
-- the process's resident memory beyond its baseline, per instance (<= 1
-  MiB): what the driver keeps for each (Nova's own objects of a real
-  nova-compute are not in it).
 """
 
 import concurrent.futures
@@ -28,6 +28,7 @@ from nova import objects
 from benchmarks import memory
 from benchmarks import report
 from novadocker.virt.docker import client
+from tests.fixtures import polling
 from tests.unit import factories
 
 TIME_BUDGET_MS = 100
@@ -74,17 +75,6 @@ class Fleet:
         self.instances = []
 
 
-def following_events(drv, timeout=10):
-    """Whether the driver follows the engine's events (init_host opened
-    the stream on a thread of its own), waiting up to ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not drv.container_states.kept_by_events:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def resident_kib():
     """This process's resident memory, its garbage collected first."""
     gc.collect()
@@ -106,7 +96,9 @@ def run(env, counts, repeat):
         warm = factories.instance(id=0)
         fleet.spawn(warm)
         fleet.destroy(warm)
-        if not following_events(drv):
+        # init_host opened the event stream on a thread of its own.
+        if not polling.eventually(
+                lambda: drv.container_states.kept_by_events):
             raise RuntimeError('the driver does not follow the engine\'s '
                                'events: the figures would not be '
                                'nova-compute\'s')

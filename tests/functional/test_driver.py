@@ -31,6 +31,7 @@ from novadocker.virt.docker import states
 from tests.fixtures import engine as engine_fixture
 from tests.fixtures import faults
 from tests.fixtures import glance as glance_fixture
+from tests.fixtures import polling
 from tests.unit import factories
 
 CONF = nd_conf.CONF
@@ -461,15 +462,6 @@ def spawn_many(drv, count):
     return instances
 
 
-def eventually(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def looks_cost_nothing(drv):
     """Whether the count and the looks at every state made no engine
     call."""
@@ -486,10 +478,11 @@ def test_periodic_queries_cost_no_engine_call_while_events_are_followed(
     follows them): a change made by hand costs one read of its instance."""
     instances = spawn_many(docker_driver, 3)
     api = docker_driver.docker.api
-    assert eventually(lambda: docker_driver.container_states.kept_by_events)
+    assert polling.eventually(
+        lambda: docker_driver.container_states.kept_by_events)
     # The spawns' events arrive a little after the spawns: each costs a
     # read.
-    assert eventually(lambda: looks_cost_nothing(docker_driver))
+    assert polling.eventually(lambda: looks_cost_nothing(docker_driver))
     with mock.patch.object(api, 'send', wraps=api.send) as send:
         assert sorted(docker_driver.list_instance_uuids()) == sorted(
             i.uuid for i in instances)
@@ -504,11 +497,11 @@ def test_periodic_queries_cost_no_engine_call_while_events_are_followed(
     api.kill(client.container_name(instances[1].uuid))
     api.remove_container(client.container_name(instances[2].uuid),
                          force=True)
-    assert eventually(lambda: docker_driver.get_info(
+    assert polling.eventually(lambda: docker_driver.get_info(
         instances[1]).state == power_state.SHUTDOWN)
-    assert eventually(lambda: instances[2].uuid not in
-                      docker_driver.list_instance_uuids())
-    assert eventually(lambda: looks_cost_nothing(docker_driver))
+    assert polling.eventually(lambda: instances[2].uuid not in
+                              docker_driver.list_instance_uuids())
+    assert polling.eventually(lambda: looks_cost_nothing(docker_driver))
     with mock.patch.object(api, 'send', wraps=api.send) as send:
         assert docker_driver.get_num_instances() == 2
         assert [docker_driver.get_info(i).state for i in instances[:2]] == [
