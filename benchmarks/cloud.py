@@ -12,10 +12,15 @@ create, the engine's start, the driver's plugging, the wait for Neutron's
 network-vif-plugged, Nova recording ACTIVE, and the client seeing it. The
 marks are nova-compute's log lines of the instance and the engine's
 events, on one clock (one machine); Neutron's own time for the port's
-update is read from its API's request log.
+update is read from its API's request log. Beside the phases, the CPU
+time each of the cloud's processes spent while the servers booted, per
+boot, says which service is the floor on two cores (the client's looks
+are in nova-api's).
 """
 
+import collections
 import concurrent.futures
+import contextlib
 import io
 import os
 import re
@@ -33,6 +38,7 @@ from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
 from novadocker_cloud import sample_image
 from novadocker_cloud import status
+from novadocker_cloud.services import neutron
 
 SPAWN_TOOK = re.compile(r'\[instance: ([0-9a-f-]+)\] Took ([0-9.]+) seconds '
                         r'to spawn the instance on the hypervisor')
@@ -57,7 +63,12 @@ PORT_UPDATE = re.compile(r'\] PUT /v2\.0/ports/([0-9a-f-]{36}) => .* in '
 # Shown beside the phases, not one of them: it overlaps the next.
 PORT_UPDATE_SHARE = "of which Neutron's port update"
 CONCURRENT = 10
+ONE_AT_A_TIME = 'one at a time'
+AT_ONCE = '%d at once'
+CPU_SHOWN = 0.02
 POLL = 0.05
+FAILURE_LOOK = 2
+BOOT_TIMEOUT = 180
 PLOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                     'cloud-boot-phases.png')
 
@@ -86,21 +97,35 @@ def _image(conn):
         data=io.BytesIO(data), allow_duplicates=True, wait=True)
 
 
-def _boot(conn, image, flavor, network):
+def _boot(conn, image, flavor, network, name):
     """One boot: the server, and time.time() of its POST, of the answer
-    and of the first look that found it ACTIVE (polled every 50 ms)."""
+    and of the first look that found it ACTIVE.
+
+    The look, every POLL s, is the list of servers of that name and status
+    ACTIVE, which nova-api answers from its databases alone. A GET of the
+    server also asks Neutron for the port's security groups (two calls):
+    looked at that often, those calls took the CPU of the two cores from
+    the boot they measured. A GET every FAILURE_LOOK s catches a failure.
+    """
     posted = time.time()
     server = conn.compute.create_server(
-        name='bench', image_id=image.id, flavor_id=flavor.id,
+        name=name, image_id=image.id, flavor_id=flavor.id,
         networks=[{'uuid': network.id}])
     accepted = time.time()
+    failure_look = accepted + FAILURE_LOOK
     while True:
-        server = conn.compute.get_server(server)
-        if server.status == 'ACTIVE':
+        if any(conn.compute.servers(details=False, status='ACTIVE',
+                                    name='^%s$' % name)):
             return server, {'posted': posted, 'accepted': accepted,
                             'active': time.time()}
-        if server.status == 'ERROR':
-            raise RuntimeError('boot failed: %s' % server.fault)
+        if time.time() > failure_look:
+            server = conn.compute.get_server(server)
+            if server.status == 'ERROR':
+                raise RuntimeError('boot failed: %s' % server.fault)
+            if time.time() > accepted + BOOT_TIMEOUT:
+                raise RuntimeError('boot not ACTIVE after %d s: %s' % (
+                    BOOT_TIMEOUT, server.status))
+            failure_look = time.time() + FAILURE_LOOK
         time.sleep(POLL)
 
 
@@ -112,14 +137,22 @@ class Boots:
         self.flavor = conn.compute.find_flavor('docker.small')
         self.network = conn.network.find_network('private')
         self.times = {}  # server id -> its marks
+        self.count = 0
+        # way of booting -> {process: CPU seconds spent while booting}
+        self.cpu = collections.defaultdict(collections.Counter)
 
     def one_at_a_time(self, count):
+        """``count`` boots, each on a quiet cloud: the previous server's
+        delete finished (its port gone) and Neutron's event interval passed
+        since its last event for Nova, which would hold this boot's
+        network-vif-plugged back."""
         return [self._boot_and_delete() for _ in range(count)]
 
     def at_once(self, count):
         """``count`` boots at once: their ids and the boots per second
         from the first POST to the last ACTIVE."""
-        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        with concurrent.futures.ThreadPoolExecutor(count) as pool, \
+                self._cpu_of(AT_ONCE % count):
             servers = list(pool.map(lambda _: self._boot(), range(count)))
         marks = [self.times[s.id] for s in servers]
         rate = count / (max(m['active'] for m in marks) -
@@ -129,17 +162,44 @@ class Boots:
         return [s.id for s in servers], rate
 
     def _boot(self):
+        self.count += 1
         server, marks = _boot(self.conn, self.image, self.flavor,
-                              self.network)
+                              self.network, 'bench-%d' % self.count)
         self.times[server.id] = marks
         [port] = self.conn.network.ports(device_id=server.id)
         marks['port'] = port.id
         return server
 
     def _boot_and_delete(self):
-        server = self._boot()
+        with self._cpu_of(ONE_AT_A_TIME):
+            server = self._boot()
         self._delete(server)
+        self._wait_for_port_delete(self.times[server.id]['port'])
+        time.sleep(neutron.SEND_EVENTS_INTERVAL)
         return server.id
+
+    @contextlib.contextmanager
+    def _cpu_of(self, way):
+        """Adds the CPU time each of the cloud's processes spends inside
+        the block to ``way``'s account."""
+        before = status.cpu_seconds(self.layout)
+        yield
+        for name, seconds in status.cpu_seconds(self.layout).items():
+            self.cpu[way][name] += max(0.0, seconds - before.get(name, 0))
+
+    def cpu_per_boot(self, way, boots):
+        """{process: CPU seconds per boot} for ``way``, most first, of
+        the processes that spent at least CPU_SHOWN s per boot."""
+        return {name: seconds / boots
+                for name, seconds in self.cpu[way].most_common()
+                if seconds / boots >= CPU_SHOWN}
+
+    def _wait_for_port_delete(self, port_id):
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while self.conn.network.find_port(port_id) is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError('port %s outlived its server' % port_id)
+            time.sleep(0.2)
 
     def _delete(self, server):
         self.conn.compute.delete_server(server)
@@ -147,7 +207,7 @@ class Boots:
 
     def clean(self):
         """Delete what a failed boot left."""
-        for server in self.conn.compute.servers(name='^bench$'):
+        for server in self.conn.compute.servers(name='^bench-'):
             self._delete(server)
 
     def seconds(self, server_id):
@@ -238,10 +298,12 @@ def run(boots):
             spawn = [float(took) for uuid, took in
                      SPAWN_TOOK.findall(f.read()) if uuid in sequential]
         post_to_active = [bench.seconds(i) for i in sequential]
-        breakdowns = {
-            'one at a time': _phase_medians(bench, sequential),
-            '%d at once' % len(concurrent_ids): _phase_medians(
-                bench, concurrent_ids)}
+        ways = {ONE_AT_A_TIME: sequential,
+                AT_ONCE % len(concurrent_ids): concurrent_ids}
+        breakdowns = {way: _phase_medians(bench, ids)
+                      for way, ids in ways.items()}
+        cpu = {way: bench.cpu_per_boot(way, len(ids))
+               for way, ids in ways.items()}
     finally:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(timeout=120)
@@ -254,6 +316,10 @@ def run(boots):
     for label, medians in breakdowns.items():
         print('cloud: boot phases, %s: %s' % (label, ', '.join(
             '%s %.2f s' % item for item in medians.items())))
+    for way, seconds in cpu.items():
+        print('cloud: CPU per boot, %s: %s (all %.2f s)' % (way, ', '.join(
+            '%s %.2f s' % item for item in seconds.items()),
+            sum(seconds.values())))
     os.makedirs(os.path.dirname(PLOT), exist_ok=True)
     plot_phases(breakdowns, PLOT)
     print('plot: %s' % PLOT)
@@ -272,6 +338,10 @@ def run(boots):
         figures += [report.Figure('boot %s: %s' % (label, phase), 's',
                                   [seconds], [], 'value<=', None)
                     for phase, seconds in medians.items()]
+    for way, per_process in cpu.items():
+        figures += [report.Figure('CPU per boot %s: %s' % (way, name), 's',
+                                  [seconds], [], 'value<=', None)
+                    for name, seconds in per_process.items()]
     return figures
 
 

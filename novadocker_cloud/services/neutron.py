@@ -11,6 +11,12 @@ from novadocker_cloud import services
 from novadocker_cloud.services import ovn
 from novadocker_cloud.services import uwsgi
 
+# Neutron holds an event for Nova back while it waits this long after its
+# previous send: a boot's network-vif-plugged waited out the 2 s (the
+# default) that followed the network-changed of the port's binding. 1 is
+# the least it takes; a small cloud has no flood of events to batch.
+SEND_EVENTS_INTERVAL = 1
+
 
 class Neutron(services.Service):
     name = 'neutron'
@@ -34,12 +40,7 @@ class Neutron(services.Service):
                 'dhcp_agent_notification': 'false',
                 'notify_nova_on_port_status_changes': 'true',
                 'notify_nova_on_port_data_changes': 'true',
-                # Neutron holds an event back while it waits this long
-                # after its previous send: a boot's network-vif-plugged
-                # waited out the 2 s (the default) that followed the
-                # network-changed of the port's binding. 1 is the least
-                # it takes; a small cloud has no flood of events to batch.
-                'send_events_interval': 1,
+                'send_events_interval': SEND_EVENTS_INTERVAL,
             },
             'database': {'connection': layout.db_url('neutron')},
             'keystone_authtoken': layout.authtoken('neutron'),
