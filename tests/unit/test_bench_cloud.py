@@ -87,3 +87,48 @@ def test_a_boot_is_divided_at_each_mark(boots):
                   'until the client sees ACTIVE': 0.1,
                   "of which Neutron's port update": 0.543}
     assert boots.seconds(SERVER) == pytest.approx(3.6)
+
+
+def test_cpu_is_counted_per_process_and_per_boot(boots, monkeypatch):
+    readings = iter([{'neutron-api': 10.0, 'nova-api': 5.0},
+                     {'neutron-api': 13.0, 'nova-api': 5.01,
+                      'dockerd': 0.5}])
+    monkeypatch.setattr(cloud.status, 'cpu_seconds',
+                        lambda layout: next(readings))
+    with boots._cpu_of(cloud.ONE_AT_A_TIME):
+        pass
+    # A process that appeared counts from zero; one below CPU_SHOWN per
+    # boot is left out.
+    assert boots.cpu_per_boot(cloud.ONE_AT_A_TIME, 2) == {
+        'neutron-api': 1.5, 'dockerd': 0.25}
+
+
+def test_the_client_looks_at_the_list_and_fetches_the_server_rarely(
+        monkeypatch):
+    clock = iter(range(100))
+    monkeypatch.setattr(cloud.time, 'time', lambda: next(clock))
+    monkeypatch.setattr(cloud.time, 'sleep', lambda seconds: None)
+    conn = mock.Mock()
+    conn.compute.servers.side_effect = [[], [], [], ['found']]
+    conn.compute.get_server.return_value = mock.Mock(status='BUILD')
+    server, marks = cloud._boot(conn, mock.Mock(id='i'), mock.Mock(id='f'),
+                                mock.Mock(id='n'), 'bench-7')
+    conn.compute.servers.assert_called_with(
+        details=False, status='ACTIVE', name='^bench-7$')
+    # Each reading of the fake clock is a second: the one full fetch
+    # comes with the first look past FAILURE_LOOK.
+    assert conn.compute.get_server.call_count == 1
+    assert marks['posted'] == 0 and marks['active'] > marks['accepted']
+
+
+def test_a_failed_boot_is_reported_by_the_full_fetch(monkeypatch):
+    clock = iter(range(100))
+    monkeypatch.setattr(cloud.time, 'time', lambda: next(clock))
+    monkeypatch.setattr(cloud.time, 'sleep', lambda seconds: None)
+    conn = mock.Mock()
+    conn.compute.servers.return_value = []
+    conn.compute.get_server.return_value = mock.Mock(
+        status='ERROR', fault={'message': 'No valid host'})
+    with pytest.raises(RuntimeError, match='No valid host'):
+        cloud._boot(conn, mock.Mock(id='i'), mock.Mock(id='f'),
+                    mock.Mock(id='n'), 'bench-8')
