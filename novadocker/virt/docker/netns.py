@@ -14,6 +14,7 @@ with the work, so it never goes back to a pool still inside a container.
 
 import errno
 import os
+import socket
 import threading
 
 from nova import exception
@@ -195,15 +196,16 @@ def _configure(devices):
            for address, _ in config['addresses']):
         _enable_ipv6()
     with IPRoute() as ipr:
-        # One dump names every device's index: a lookup per device costs
-        # as much as the dump of a container's few devices.
-        indexes = {link.get('ifname'): link['index']
-                   for link in ipr.link('dump')}
-        ipr.link('set', index=indexes['lo'], state='up')
+        # By name: the kernel finds the device, and if_nametoindex (an
+        # ioctl in this thread's namespace) gives the index the addresses
+        # and routes need; a dump of the links costs ~0.6 ms of pyroute2
+        # parsing per device.
+        ipr.link('set', ifname='lo', state='up')
         for ifname, config in devices:
             try:
                 linux_net.disable_tx_checksum(ifname)
-                _configure_device(ipr, indexes[ifname], config)
+                _configure_device(ipr, socket.if_nametoindex(ifname),
+                                  config)
             except Exception as e:
                 raise exception.VirtualInterfacePlugException(
                     'Could not configure %s: %s' % (ifname, e)) from e
