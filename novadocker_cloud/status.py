@@ -12,15 +12,19 @@ from novadocker_cloud import orchestrator
 MIB = 1 << 20
 
 
-def memory(pid):
-    """(RSS, PSS) in bytes of ``pid`` and its descendants."""
+def _tree(pid):
+    """``pid``'s process and its living descendants; none if it is gone."""
     try:
         root = psutil.Process(pid)
-        tree = [root] + root.children(recursive=True)
+        return [root] + root.children(recursive=True)
     except psutil.NoSuchProcess:
-        return 0, 0
+        return []
+
+
+def memory(pid):
+    """(RSS, PSS) in bytes of ``pid`` and its descendants."""
     rss = pss = 0
-    for proc in tree:
+    for proc in _tree(pid):
         try:
             info = proc.memory_full_info()
         except psutil.NoSuchProcess:
@@ -43,13 +47,8 @@ def cpu_seconds(layout):
 
 
 def _tree_cpu(pid):
-    try:
-        root = psutil.Process(pid)
-        tree = [root] + root.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0.0
-    for proc in tree:
+    for proc in _tree(pid):
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
