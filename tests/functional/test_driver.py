@@ -361,8 +361,10 @@ def test_a_reboot_the_stopping_engine_cuts_short_completes(
     """dockerd, told to stop 30 ms into the reboot's stop, drops its
     connection without an answer; the stop is sent again to the engine
     once it is back (the container kept running: live-restore), and the
-    reboot goes on."""
+    reboot goes on (if the engine then refuses the start, the container is
+    made anew from a commit of itself, as the start's test shows)."""
     instance = factories.instance()
+    instance.image_ref = IMAGE_ID  # as Nova records it: instance.image_meta
     with driver_on(live_restore_engine) as drv:
         spawn(drv, instance)
         restart = restart_on(live_restore_engine, drv, 'stop')

@@ -131,7 +131,7 @@ def test_a_change_made_while_a_list_runs_is_read_again():
     assert engine.reads == ['u1']
 
 
-def test_a_failed_resync_keeps_the_states_and_is_tried_again():
+def test_a_failed_resync_keeps_the_states_and_is_tried_again(caplog):
     engine = Engine({'u1': state()})
     kept = states.ContainerStates(engine)
     kept.following(True)
@@ -141,3 +141,8 @@ def test_a_failed_resync_keeps_the_states_and_is_tried_again():
     kept._resync_now(kept._changes)
     assert not kept._resyncing
     assert kept.get('u1') == state()
+    # Said as text: a kept record holding the exception would hold its
+    # traceback, and with it the failed connection's socket, open.
+    assert 'gone' in caplog.text
+    assert not [arg for record in caplog.records for arg in record.args
+                if isinstance(arg, BaseException)]

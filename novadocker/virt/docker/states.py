@@ -125,9 +125,11 @@ class ContainerStates:
         try:
             states = self._docker.list_instance_states()
         except Exception as e:
-            # The next look after the interval tries again.
+            # The next look after the interval tries again. The text, not
+            # the exception: a handler may keep the record (pytest's does),
+            # and the traceback holds the failed connection's socket open.
             LOG.warning('Could not list the instance containers again: %s',
-                        e)
+                        str(e))
         with self._lock:
             self._resyncing = False
             if states is not None and self._taken is not None:
