@@ -39,6 +39,7 @@ from novadocker_cloud import orchestrator
 from novadocker_cloud import sample_image
 from novadocker_cloud import status
 from novadocker_cloud.services import neutron
+from tests.fixtures import polling
 
 SPAWN_TOOK = re.compile(r'\[instance: ([0-9a-f-]+)\] Took ([0-9.]+) seconds '
                         r'to spawn the instance on the hypervisor')
@@ -195,11 +196,10 @@ class Boots:
                 if seconds / boots >= CPU_SHOWN}
 
     def _wait_for_port_delete(self, port_id):
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while self.conn.network.find_port(port_id) is not None:
-            if time.monotonic() > deadline:
-                raise RuntimeError('port %s outlived its server' % port_id)
-            time.sleep(0.2)
+        if not polling.eventually(
+                lambda: self.conn.network.find_port(port_id) is None,
+                timeout=BOOT_TIMEOUT, interval=0.2):
+            raise RuntimeError('port %s outlived its server' % port_id)
 
     def _delete(self, server):
         self.conn.compute.delete_server(server)

@@ -103,11 +103,17 @@ def test_cpu_is_counted_per_process_and_per_boot(boots, monkeypatch):
         'neutron-api': 1.5, 'dockerd': 0.25}
 
 
-def test_the_client_looks_at_the_list_and_fetches_the_server_rarely(
-        monkeypatch):
+@pytest.fixture
+def ticking_clock(monkeypatch):
+    """The benchmark's clock gains a second at each reading; its sleeps
+    return at once."""
     clock = iter(range(100))
     monkeypatch.setattr(cloud.time, 'time', lambda: next(clock))
     monkeypatch.setattr(cloud.time, 'sleep', lambda seconds: None)
+
+
+def test_the_client_looks_at_the_list_and_fetches_the_server_rarely(
+        ticking_clock):
     conn = mock.Mock()
     conn.compute.servers.side_effect = [[], [], [], ['found']]
     conn.compute.get_server.return_value = mock.Mock(status='BUILD')
@@ -115,16 +121,12 @@ def test_the_client_looks_at_the_list_and_fetches_the_server_rarely(
                                 mock.Mock(id='n'), 'bench-7')
     conn.compute.servers.assert_called_with(
         details=False, status='ACTIVE', name='^bench-7$')
-    # Each reading of the fake clock is a second: the one full fetch
-    # comes with the first look past FAILURE_LOOK.
+    # The one full fetch comes with the first look past FAILURE_LOOK.
     assert conn.compute.get_server.call_count == 1
     assert marks['posted'] == 0 and marks['active'] > marks['accepted']
 
 
-def test_a_failed_boot_is_reported_by_the_full_fetch(monkeypatch):
-    clock = iter(range(100))
-    monkeypatch.setattr(cloud.time, 'time', lambda: next(clock))
-    monkeypatch.setattr(cloud.time, 'sleep', lambda seconds: None)
+def test_a_failed_boot_is_reported_by_the_full_fetch(ticking_clock):
     conn = mock.Mock()
     conn.compute.servers.return_value = []
     conn.compute.get_server.return_value = mock.Mock(
