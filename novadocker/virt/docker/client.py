@@ -210,7 +210,10 @@ class _APIClient(docker.APIClient):
                                  'error': str(e),
                                  'wait': CONF.docker.engine_restart_wait})
                     warned = True
-                time.sleep(ENGINE_RETRY_INTERVAL)
+            # Outside the except clause, which ends the exception's life:
+            # its traceback holds the socket that failed to connect, and a
+            # thread waiting here would keep it open all the while.
+            time.sleep(ENGINE_RETRY_INTERVAL)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if verify is None:
