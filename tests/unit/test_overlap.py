@@ -7,15 +7,22 @@ import threading
 import time
 from unittest import mock
 
+from nova import exception
+from nova.network import model as network_model
+from nova import objects
 from nova.virt import fake
+from oslo_utils import uuidutils
 import pytest
 
 from novadocker.virt.docker import background
 from novadocker.virt.docker import client
 from novadocker.virt.docker import driver
+from novadocker.virt.docker import spec
 from tests.unit import factories
 
 WAIT = 5
+IMAGE_META = objects.ImageMeta.from_dict(
+    {'id': uuidutils.generate_uuid(), 'container_format': 'docker'})
 
 
 @pytest.fixture
@@ -123,3 +130,47 @@ def test_a_failed_remove_still_unplugs(drv):
         drv._remove(instance, network_info)
     drv.network.detach_all.assert_called_once_with(instance, 'c1',
                                                    network_info)
+
+
+def _ports_after(event):
+    """Nova's network_info while it creates the ports: they are there only
+    once ``event`` is set (or, if never, after WAIT)."""
+    def allocate():
+        event.wait(WAIT)
+        return factories.network_info()
+    return network_model.NetworkInfoAsyncWrapper(allocate)
+
+
+def test_the_image_loads_while_nova_creates_the_ports(drv):
+    """Nova creates the ports on a thread of its own while it spawns; the
+    spawn waits for them only once the image is there. Done the other way
+    round, the image's load would wait out the ports' allocation."""
+    instance = factories.instance()
+    loaded = threading.Event()
+    drv.docker.start.return_value = started('c1', 42)
+    network_info = _ports_after(loaded)
+    began = time.monotonic()
+    with mock.patch.object(driver.images, 'ensure_for_boot',
+                           side_effect=lambda *a: loaded.set() or 'image'), \
+            mock.patch.object(driver.hostinfo, 'process_ended',
+                              return_value=False):
+        drv.spawn(None, instance, IMAGE_META, [], None, {},
+                  network_info=network_info)
+    assert time.monotonic() - began < WAIT
+    host_config = drv.docker.create.call_args.args[3]
+    # The container has the identity the ports gave it.
+    assert host_config['dns'] == spec.dns_servers(network_info)
+    drv.network.attach_all.assert_called_once_with(instance, 'c1', 42,
+                                                   network_info)
+
+
+def test_a_request_no_host_can_serve_waits_for_neither(drv):
+    instance = factories.instance(metadata={'bad-key': 'v'})
+    network_info = _ports_after(threading.Event())
+    began = time.monotonic()
+    with mock.patch.object(driver.images, 'ensure_for_boot') as ensure, \
+            pytest.raises(exception.InvalidInput, match="'bad-key'"):
+        drv.spawn(None, instance, IMAGE_META, [], None, {},
+                  network_info=network_info)
+    assert time.monotonic() - began < WAIT
+    ensure.assert_not_called()

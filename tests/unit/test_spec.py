@@ -198,6 +198,21 @@ def test_build_puts_the_pieces_together():
     assert host['cap_drop'] == conf.cap_drop
 
 
+def test_the_request_needs_no_ports_and_keeps_its_arguments():
+    """What a spawn checks before the image and the ports exist; the
+    network identity completes copies of it."""
+    conf = cfg.CONF.docker
+    instance = factories.instance(hostname='web')
+    request = spec.request(instance, _image(), conf)
+    assert 'hostname' not in request[0]
+    assert not {'dns', 'extra_hosts', 'network_mode'} & set(request[1])
+    create, host = spec.with_network(instance, factories.network_info(),
+                                     *request)
+    assert (create, host) == spec.build(instance, _image(),
+                                        factories.network_info(), conf)
+    assert 'hostname' not in request[0] and 'dns' not in request[1]
+
+
 def test_a_container_joining_a_sandbox_leaves_it_the_network_identity():
     conf = cfg.CONF.docker
     instance = factories.instance(hostname='web')

@@ -383,7 +383,7 @@ class DockerDriver(driver.ComputeDriver):
             internal_id=attrs['Id'])
 
     def _host_build_options(self):
-        """spec.build's options that are this host's, not an instance's:
+        """spec.request's options that are this host's, not an instance's:
         what init_host found of the engine and LXCFS, and the serial
         console."""
         return {'serial_console_enabled': CONF.serial_console.enabled,
@@ -402,15 +402,19 @@ class DockerDriver(driver.ComputeDriver):
         what makes Nova abort the build with the cause as the server's
         fault; a failure of this host, what makes Nova try another."""
         # Before the image is loaded: a request no host can serve costs
-        # no download.
-        config = self._container_config(instance, image_meta, network_info)
+        # no download. Before the ports are there: Nova creates them while
+        # the driver spawns (network_info waits for them on first use), so
+        # an image the engine lacks loads meanwhile.
+        request = self._container_request(instance, image_meta)
         for attempt in range(2):
             image = images.ensure_for_boot(self.docker, context, image_meta,
                                            instance)
             try:
                 self._spawn(instance, image, image_meta, injected_files,
                             admin_password, network_info, power_on,
-                            config=config)
+                            config=self._container_config(
+                                instance, image_meta, network_info,
+                                request))
                 return
             except exception.ImageUnacceptable:
                 with excutils.save_and_reraise_exception():
@@ -423,18 +427,28 @@ class DockerDriver(driver.ComputeDriver):
                 LOG.info('Image %s went before its container was made; '
                          'loading it again', image, instance=instance)
 
-    def _container_config(self, instance, image_meta, network_info):
+    def _container_request(self, instance, image_meta):
         """(sandbox name or None, config drive path or None, and the
-        create_container and create_host_config arguments) of the
-        instance's container: spec.build's refusals of the request."""
+        create_container and create_host_config arguments but the
+        network identity) of the instance's container: spec.request's
+        refusals of the request."""
         sandbox = (client.sandbox_name(instance.uuid)
                    if CONF.docker.network_sandbox else None)
         drive = config_drive.config_drive_path(instance)
-        create_kwargs, host_config = spec.build(
-            instance, image_meta, network_info, CONF.docker,
-            network_holder=sandbox, config_drive_dir=drive,
-            **self._host_build_options())
+        create_kwargs, host_config = spec.request(
+            instance, image_meta, CONF.docker, network_holder=sandbox,
+            config_drive_dir=drive, **self._host_build_options())
         return sandbox, drive, create_kwargs, host_config
+
+    def _container_config(self, instance, image_meta, network_info,
+                          request=None):
+        """_container_request's tuple (made now unless given) with the
+        network identity the ports give."""
+        sandbox, drive, create_kwargs, host_config = (
+            request or self._container_request(instance, image_meta))
+        return (sandbox, drive,
+                *spec.with_network(instance, network_info, create_kwargs,
+                                   host_config))
 
     def _spawn(self, instance, image, image_meta, injected_files,
                admin_password, network_info, power_on, config=None):

@@ -270,11 +270,13 @@ def network_identity(instance, network_info):
     }
 
 
-def build(instance, image_meta, network_info, conf, network_holder=None,
-          serial_console_enabled=False, lxcfs_files=(),
-          config_drive_dir=None, root_disk_quota=False,
-          userns_remapped=False):
-    """Arguments for create_container and create_host_config.
+def request(instance, image_meta, conf, network_holder=None,
+            serial_console_enabled=False, lxcfs_files=(),
+            config_drive_dir=None, root_disk_quota=False,
+            userns_remapped=False):
+    """Arguments for create_container and create_host_config, all but the
+    network identity that needs the ports (:func:`with_network`): every
+    refusal of the request is here, before the image or the ports.
 
     The container holds its own network namespace, or, given
     ``network_holder`` (a sandbox's name), joins that container's
@@ -307,11 +309,27 @@ def build(instance, image_meta, network_info, conf, network_holder=None,
         host_config['mounts'] = mounts
     if network_holder:
         host_config['network_mode'] = 'container:' + network_holder
-    else:
+    return create_kwargs, host_config
+
+
+def with_network(instance, network_info, create_kwargs, host_config):
+    """:func:`request`'s arguments completed with the container's network
+    identity (:func:`network_identity`), unless it joins a holder's
+    namespace; new dicts, the request's are left as they are."""
+    create_kwargs, host_config = dict(create_kwargs), dict(host_config)
+    if 'network_mode' not in host_config:
         identity, network = network_identity(instance, network_info)
         create_kwargs.update(identity)
         host_config.update(network)
     return create_kwargs, host_config
+
+
+def build(instance, image_meta, network_info, conf, **request_options):
+    """:func:`request` with :func:`with_network`: all at once, for what
+    has its ports already."""
+    return with_network(instance, network_info,
+                        *request(instance, image_meta, conf,
+                                 **request_options))
 
 
 def build_sandbox(instance, network_info, conf):
