@@ -27,7 +27,7 @@ from benchmarks import moves
 from benchmarks import report
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
-FULL = {'runs': 30, 'rounds': 3, 'counts': [20, 200, 500], 'repeat': 15,
+FULL = {'runs': 30, 'rounds': 8, 'counts': [20, 200, 500], 'repeat': 15,
         'image_mb': 1000, 'image_iterations': 2, 'boots': 20,
         'move_mb': [0, 100, 1000], 'move_rounds': 3}
 QUICK = {'runs': 3, 'rounds': 1, 'counts': [5], 'repeat': 3,
