@@ -174,3 +174,20 @@ def test_a_request_no_host_can_serve_waits_for_neither(drv):
                   network_info=network_info)
     assert time.monotonic() - began < WAIT
     ensure.assert_not_called()
+
+
+def test_ports_that_fail_after_the_image_loaded_leave_no_container(drv):
+    """Nova's allocation fails while the image loads: the spawn raises
+    that failure (Nova reports it) and the engine never made a container;
+    the image stays, as any loaded image does."""
+    def allocate():
+        raise exception.PortLimitExceeded()
+    network_info = network_model.NetworkInfoAsyncWrapper(allocate)
+    with mock.patch.object(driver.images, 'ensure_for_boot',
+                           return_value='image') as ensure, \
+            pytest.raises(exception.PortLimitExceeded):
+        drv.spawn(None, factories.instance(), IMAGE_META, [], None, {},
+                  network_info=network_info)
+    ensure.assert_called_once()
+    drv.docker.create.assert_not_called()
+    drv.network.attach_all.assert_not_called()
