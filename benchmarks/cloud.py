@@ -23,6 +23,7 @@ them while Nova creates the ports.
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import io
 import os
 import re
@@ -105,9 +106,8 @@ def _image(conn, payload_mib=0):
     ``payload_mib`` MiB of random bytes if asked."""
     extra = [sample_image.regular('payload', os.urandom(
         payload_mib * 2 ** 20))] if payload_mib else []
-    data = sample_image.saved(
-        'novadocker-bench/web:latest', lambda client, tag: sample_image.build(
-            client, tag, sample_image.WEB_COMMAND, extra_entries=extra))
+    data = sample_image.saved('novadocker-bench/web:latest', functools.partial(
+        sample_image.web_server, extra_entries=extra))
     return conn.image.create_image(
         name='bench-web', container_format='docker', disk_format='raw',
         data=io.BytesIO(data), allow_duplicates=True, wait=True)
@@ -182,18 +182,19 @@ class Boots:
         ``payload_mib`` MiB the engine lacks (removed from Glance and the
         engine afterwards): their ids and the driver's load of each image,
         in s."""
-        ids, loads = [], []
+        ids, image_ids = [], set()
         for _ in range(count):
             image = _image(self.conn, payload_mib)
+            image_ids.add(image.id)
             try:
                 ids.append(self._boot_and_delete(image))
             finally:
                 self.conn.image.delete_image(image)
                 with audit.nodes(self.layout)[0].engine() as engine:
                     engine.remove_image(images.glance_reference(image.id))
-            with open(self.layout.log('nova-compute')) as f:
-                loads += [float(s) for loaded, s in LOADED.findall(f.read())
-                          if loaded == image.id]
+        with open(self.layout.log('nova-compute')) as f:
+            loads = [float(s) for loaded, s in LOADED.findall(f.read())
+                     if loaded in image_ids]
         return ids, loads
 
     def _boot(self, image=None):
@@ -273,7 +274,8 @@ def _phase_medians(boots, server_ids):
     unless every boot misses one: a median mixing its merged phase with the
     others' would count it as nothing in the phases it holds."""
     per_boot = [boots.phases(i) for i in server_ids]
-    whole = [s for s in per_boot if not any(' + ' in p for p in s)]
+    whole = [s for s in per_boot
+             if not any(timeline.MERGED in p for p in s)]
     per_boot = whole or per_boot
     names = sorted({p for steps in per_boot for p in steps
                     if p != PORT_UPDATE_SHARE}, key=BOOT.order)

@@ -6,6 +6,8 @@ import dataclasses
 import datetime
 import re
 
+# Joins the names of phases merged for a missing mark (Plan.split).
+MERGED = ' + '
 LOG_LINE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) .*?'
                       r'\[instance: ([0-9a-f-]{36})\] (.*)$')
 
@@ -67,15 +69,15 @@ class Plan:
             when = found.get(mark)
             if when is None or when < last:
                 continue
-            steps.append((' + '.join(names), when - last))
+            steps.append((MERGED.join(names), when - last))
             names, last = [], when
-        steps.append((' + '.join(names + [self.last_phase]), until - last))
+        steps.append((MERGED.join(names + [self.last_phase]), until - last))
         return steps
 
     def order(self, phase):
         """A phase's place, for sorting (a merged one's is its first's)."""
         names = [name for name, _ in self.phases] + [self.last_phase]
-        return names.index(phase.split(' + ')[0])
+        return names.index(phase.split(MERGED)[0])
 
 
 def instance_lines(path, server_id, since, until):

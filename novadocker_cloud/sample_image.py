@@ -78,9 +78,10 @@ def saved(tag, build_image):
     return data
 
 
-def web_server(client, tag):
-    """The demo's web server image (``saved``'s ``build_image``)."""
-    return build(client, tag, WEB_COMMAND)
+def web_server(client, tag, extra_entries=()):
+    """The demo's web server image (``saved``'s ``build_image``), with
+    ``extra_entries`` as :func:`build` takes them."""
+    return build(client, tag, WEB_COMMAND, extra_entries)
 
 
 def build(client, tag, command, extra_entries=()):
