@@ -48,8 +48,10 @@ from novadocker_cloud.services import venv
 # In dependency order (each names what it needs in ``after``).
 SERVICES = (venv.Venv, mariadb.MariaDB, rabbitmq.RabbitMQ,
             openvswitch.OpenvSwitch, ovn.OVN, docker.Docker, lxcfs.LXCFS,
-            keystone.Keystone, glance.Glance, placement.Placement,
-            neutron.Neutron, network.Network, nova.Nova, metadata.Metadata)
+            nova.NovaDatabases, neutron.NeutronDatabase,
+            glance.GlanceDatabase, keystone.Keystone, glance.Glance,
+            placement.Placement, neutron.Neutron, network.Network, nova.Nova,
+            metadata.Metadata)
 # What ``--nodes 2`` adds: the links and namespaces, then node 2 itself.
 SECOND_NODE = (management.Management, node.SecondNode)
 

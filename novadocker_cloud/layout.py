@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 
 DEFAULT_STATE_DIR = '/var/lib/novadocker-cloud'
 DEFAULT_CONFIG_DIR = '/etc/novadocker-cloud'
@@ -37,6 +38,9 @@ PRIVATE_CIDR = '10.0.0.0/24'
 MANAGEMENT_PREFIX = '172.24.8.'
 TUNNEL_PREFIX = '172.24.9.'
 NODE_PREFIXLEN = 24
+# Services come up on threads of their own, and several make their first
+# passwords at once: one writer of the file at a time.
+_PASSWORDS_LOCK = threading.Lock()
 # Containers are small: these flavors are what the demo and tests use.
 FLAVORS = (('docker.tiny', 64, 1, 1), ('docker.small', 256, 1, 1),
            ('docker.medium', 512, 2, 2))
@@ -90,6 +94,10 @@ class Layout:
 
     def password(self, name):
         """A random password per name, kept (mode 0600) across runs."""
+        with _PASSWORDS_LOCK:
+            return self._password(name)
+
+    def _password(self, name):
         os.makedirs(self.state, exist_ok=True)
         try:
             with open(self._passwords_file) as f:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a Debian 12 machine for nova-docker development and tests: the
 # Docker engine, Open vSwitch and busybox-static from apt, and a virtualenv
-# (.venv) with nova 34 and this package installed from the constraints file.
-# Needs root. Idempotent.
+# (.venv) with nova 34 and this package installed from the constraints file;
+# the real cloud's virtualenv in its state directory (/var/lib/novadocker-
+# cloud/venv) as well. Needs root. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,14 @@ if [ ${#missing[@]} -gt 0 ]; then
         --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The real cloud's own virtualenv (README command 1, tests/cloud) takes as
+# long to install as .venv, and pip uses one core: both are installed at
+# once. Its log is shown if it fails.
+echo "==> installing the cloud's virtualenv (python -m novadocker_cloud)"
+cloud_venv_log=$(mktemp)
+/usr/bin/python3 -m novadocker_cloud.services.venv > "$cloud_venv_log" 2>&1 &
+cloud_venv=$!
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
@@ -50,5 +59,13 @@ echo "==> installing Python dependencies (constraints: upper-constraints.txt)"
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -c upper-constraints.txt \
     -r requirements.txt -r test-requirements.txt
+# The cloud's install builds this package in the tree as well: one at a
+# time.
+if ! wait "$cloud_venv"; then
+    cat "$cloud_venv_log"
+    exit 1
+fi
+cat "$cloud_venv_log"
+rm -f "$cloud_venv_log"
 .venv/bin/pip install -q --no-deps -e .
 echo "==> environment ready: .venv"

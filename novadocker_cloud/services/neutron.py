@@ -18,67 +18,83 @@ from novadocker_cloud.services import uwsgi
 SEND_EVENTS_INTERVAL = 1
 
 
-class Neutron(services.Service):
-    name = 'neutron'
-    after = ('keystone', 'ovn', 'rabbitmq')
+def write_conf(service):
+    """neutron.conf, ml2_conf.ini and the paste file; the arguments that
+    make a Neutron command read them."""
+    layout = service.layout
+    conf = layout.conf('neutron', 'neutron.conf')
+    ml2 = layout.conf('neutron', 'ml2_conf.ini')
+    paste = layout.conf('neutron', 'api-paste.ini')
+    service.copy_from_venv('neutron/api-paste.ini', paste)
+    cloud_layout.write_ini(conf, {
+        'DEFAULT': {
+            'core_plugin': 'ml2', 'service_plugins': 'ovn-router',
+            'auth_strategy': 'keystone',
+            'state_path': layout.data('neutron'),
+            'api_paste_config': paste,
+            'transport_url': layout.transport_url(),
+            'rpc_workers': 0, 'rpc_state_report_workers': 0,
+            'api_workers': 2,
+            'dhcp_agent_notification': 'false',
+            'notify_nova_on_port_status_changes': 'true',
+            'notify_nova_on_port_data_changes': 'true',
+            'send_events_interval': SEND_EVENTS_INTERVAL,
+        },
+        'database': {'connection': layout.db_url('neutron')},
+        'keystone_authtoken': layout.authtoken('neutron'),
+        'nova': layout.keystone_auth('nova'),
+        'placement': layout.keystone_auth('placement'),
+        'oslo_concurrency': {'lock_path': layout.data('neutron',
+                                                      'lock')},
+        'oslo_messaging_rabbit': layout.rabbit_options(),
+    })
+    cloud_layout.write_ini(ml2, {
+        'ml2': {'mechanism_drivers': 'ovn',
+                'type_drivers': 'local,flat,geneve',
+                'project_network_types': 'geneve',
+                'extension_drivers': 'port_security',
+                'overlay_ip_version': 4},
+        # Neutron refuses to start with geneve below 38.
+        'ml2_type_geneve': {'vni_ranges': '1:65536',
+                            'max_header_size': 38},
+        'ml2_type_flat': {'flat_networks': cloud_layout.PHYSNET},
+        'securitygroup': {'enable_security_group': 'true'},
+        'ovn': {'ovn_nb_connection': ovn.nb_connection(),
+                'ovn_sb_connection': ovn.sb_connection(),
+                'ovn_l3_scheduler': 'leastloaded',
+                # A metadata port per network, for the agent's
+                # haproxy (services/metadata.py).
+                'ovn_metadata_enabled': 'true',
+                # A state directory from before a setting (metadata
+                # ports, say) is brought up to it at start.
+                'neutron_sync_mode': 'repair',
+                'enable_distributed_floating_ip': 'false'},
+    })
+    os.makedirs(layout.data('neutron'), exist_ok=True)
+    return ['--config-file', conf, '--config-file', ml2]
+
+
+class NeutronDatabase(services.Database):
+    name = 'neutron-database'
 
     def up(self):
         layout = self.layout
-        conf = layout.conf('neutron', 'neutron.conf')
-        ml2 = layout.conf('neutron', 'ml2_conf.ini')
-        paste = layout.conf('neutron', 'api-paste.ini')
-        self.copy_from_venv('neutron/api-paste.ini', paste)
-        cloud_layout.write_ini(conf, {
-            'DEFAULT': {
-                'core_plugin': 'ml2', 'service_plugins': 'ovn-router',
-                'auth_strategy': 'keystone',
-                'state_path': layout.data('neutron'),
-                'api_paste_config': paste,
-                'transport_url': layout.transport_url(),
-                'rpc_workers': 0, 'rpc_state_report_workers': 0,
-                'api_workers': 2,
-                'dhcp_agent_notification': 'false',
-                'notify_nova_on_port_status_changes': 'true',
-                'notify_nova_on_port_data_changes': 'true',
-                'send_events_interval': SEND_EVENTS_INTERVAL,
-            },
-            'database': {'connection': layout.db_url('neutron')},
-            'keystone_authtoken': layout.authtoken('neutron'),
-            'nova': layout.keystone_auth('nova'),
-            'placement': layout.keystone_auth('placement'),
-            'oslo_concurrency': {'lock_path': layout.data('neutron',
-                                                          'lock')},
-            'oslo_messaging_rabbit': layout.rabbit_options(),
-        })
-        cloud_layout.write_ini(ml2, {
-            'ml2': {'mechanism_drivers': 'ovn',
-                    'type_drivers': 'local,flat,geneve',
-                    'project_network_types': 'geneve',
-                    'extension_drivers': 'port_security',
-                    'overlay_ip_version': 4},
-            # Neutron refuses to start with geneve below 38.
-            'ml2_type_geneve': {'vni_ranges': '1:65536',
-                                'max_header_size': 38},
-            'ml2_type_flat': {'flat_networks': cloud_layout.PHYSNET},
-            'securitygroup': {'enable_security_group': 'true'},
-            'ovn': {'ovn_nb_connection': ovn.nb_connection(),
-                    'ovn_sb_connection': ovn.sb_connection(),
-                    'ovn_l3_scheduler': 'leastloaded',
-                    # A metadata port per network, for the agent's
-                    # haproxy (services/metadata.py).
-                    'ovn_metadata_enabled': 'true',
-                    # A state directory from before a setting (metadata
-                    # ports, say) is brought up to it at start.
-                    'neutron_sync_mode': 'repair',
-                    'enable_distributed_floating_ip': 'false'},
-        })
-        os.makedirs(layout.data('neutron'), exist_ok=True)
-        args = ['--config-file', conf, '--config-file', ml2]
         migrated = services.fingerprint(layout.db_url('neutron'))
-        if not self.done('db', migrated):
-            self.run(layout.bin('neutron-db-manage'), *args, 'upgrade',
-                     'head')
-            self.mark('db', migrated)
+        if self.done('db', migrated):
+            return 'unchanged'
+        self.run(layout.bin('neutron-db-manage'), *write_conf(self),
+                 'upgrade', 'head')
+        self.mark('db', migrated)
+        return 'migrated'
+
+
+class Neutron(services.Service):
+    name = 'neutron'
+    after = ('neutron-database', 'keystone', 'ovn', 'rabbitmq')
+
+    def up(self):
+        layout = self.layout
+        args = write_conf(self)
         url = uwsgi.serve(
             self, 'neutron-api', 'neutron.wsgi.api:application',
             cloud_layout.PORTS['neutron'],

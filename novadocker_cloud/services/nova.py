@@ -145,19 +145,70 @@ def _discovered(layout, host):
     return False
 
 
+def control_conf(service):
+    """nova.conf of the API, conductor and scheduler (databases), and the
+    API's paste file."""
+    layout = service.layout
+    sections = common_conf(layout, cloud_layout.Node(layout, 1))
+    sections['DEFAULT'].update({
+        'osapi_compute_workers': 2,
+        # One node: a resize or a cold migration may stay on it.
+        'allow_resize_to_same_host': 'true'})
+    sections.update({
+        'api': {'auth_strategy': 'keystone'},
+        'api_database': {'connection': layout.db_url('nova_api', 'nova')},
+        'database': {'connection': layout.db_url('nova', 'nova')},
+        'keystone_authtoken': layout.authtoken('nova'),
+        'conductor': {'workers': 1},
+        'scheduler': {'workers': 1},
+    })
+    sections['serial_console'].update({
+        'serialproxy_host': cloud_layout.HOST,
+        'serialproxy_port': cloud_layout.PORTS['nova_serialproxy']})
+    conf = layout.conf('nova', 'nova.conf')
+    cloud_layout.write_ini(conf, sections, mode=0o600)
+    service.copy_from_venv('nova/api-paste.ini',
+                           layout.conf('nova', 'api-paste.ini'))
+    return conf
+
+
+class NovaDatabases(services.Database):
+    """The API database, cell0 and cell1 (from nothing, the longest
+    migration of the cloud)."""
+
+    name = 'nova-databases'
+
+    def up(self):
+        layout = self.layout
+        manage = [layout.bin('nova-manage'), '--config-file',
+                  control_conf(self)]
+        migrated = services.fingerprint(layout.db_url('nova', 'nova'),
+                                        layout.transport_url())
+        if self.done('db', migrated):
+            return 'unchanged'
+        self.run(*manage, 'api_db', 'sync')
+        self.run(*manage, 'cell_v2', 'map_cell0', '--database_connection',
+                 layout.db_url('nova_cell0', 'nova'))
+        if ' cell1 ' not in self.run(*manage, 'cell_v2', 'list_cells'):
+            self.run(*manage, 'cell_v2', 'create_cell', '--name', 'cell1')
+        self.run(*manage, 'db', 'sync')
+        self.run(*manage, 'db', 'online_data_migrations')
+        self.mark('db', migrated)
+        return 'nova_api, cell0 and cell1 migrated'
+
+
 class Nova(services.Service):
     name = 'nova'
-    after = ('keystone', 'placement', 'glance', 'neutron', 'rabbitmq',
-             'docker', 'lxcfs')
+    after = ('nova-databases', 'keystone', 'placement', 'glance', 'neutron',
+             'rabbitmq', 'docker', 'lxcfs')
 
     def up(self):
         layout = self.layout
         node = cloud_layout.Node(layout, 1)
         prepare_user(self, node)
-        conf = self._control_conf()
+        conf = control_conf(self)
         compute_conf = write_compute_conf(self, node)
         self._rootwrap()
-        self._databases(conf)
         url = uwsgi.serve(
             self, 'nova-api', 'nova.wsgi.osapi_compute:application',
             cloud_layout.PORTS['nova'],
@@ -191,34 +242,6 @@ class Nova(services.Service):
                          'nova-serialproxy listening', 60)
         return serial_base_url()
 
-    def _common(self):
-        return common_conf(self.layout, cloud_layout.Node(self.layout, 1))
-
-    def _control_conf(self):
-        """nova.conf of the API, conductor and scheduler (databases)."""
-        layout = self.layout
-        sections = self._common()
-        sections['DEFAULT'].update({
-            'osapi_compute_workers': 2,
-            # One node: a resize or a cold migration may stay on it.
-            'allow_resize_to_same_host': 'true'})
-        sections.update({
-            'api': {'auth_strategy': 'keystone'},
-            'api_database': {'connection': layout.db_url('nova_api', 'nova')},
-            'database': {'connection': layout.db_url('nova', 'nova')},
-            'keystone_authtoken': layout.authtoken('nova'),
-            'conductor': {'workers': 1},
-            'scheduler': {'workers': 1},
-        })
-        sections['serial_console'].update({
-            'serialproxy_host': cloud_layout.HOST,
-            'serialproxy_port': cloud_layout.PORTS['nova_serialproxy']})
-        conf = layout.conf('nova', 'nova.conf')
-        cloud_layout.write_ini(conf, sections, mode=0o600)
-        self.copy_from_venv('nova/api-paste.ini',
-                            layout.conf('nova', 'api-paste.ini'))
-        return conf
-
     def _rootwrap(self):
         """rootwrap.conf, the filters, and the one sudo rule."""
         layout = self.layout
@@ -246,22 +269,6 @@ class Nova(services.Service):
         os.chmod(staged, 0o440)
         self.run('visudo', '-cf', staged)
         os.replace(staged, SUDOERS)
-
-    def _databases(self, conf):
-        layout = self.layout
-        manage = [layout.bin('nova-manage'), '--config-file', conf]
-        migrated = services.fingerprint(layout.db_url('nova', 'nova'),
-                                        layout.transport_url())
-        if self.done('db', migrated):
-            return
-        self.run(*manage, 'api_db', 'sync')
-        self.run(*manage, 'cell_v2', 'map_cell0', '--database_connection',
-                 layout.db_url('nova_cell0', 'nova'))
-        if ' cell1 ' not in self.run(*manage, 'cell_v2', 'list_cells'):
-            self.run(*manage, 'cell_v2', 'create_cell', '--name', 'cell1')
-        self.run(*manage, 'db', 'sync')
-        self.run(*manage, 'db', 'online_data_migrations')
-        self.mark('db', migrated)
 
     def _flavors(self):
         cloud = keystone.admin_cloud(self.layout)

@@ -28,7 +28,14 @@ def serve(service, name, module, port, env, processes=2, extra=()):
              'die-on-term = true', 'exit-on-reload = false',
              'thunder-lock = true', 'buffer-size = 65535',
              'hook-master-start = unix_signal:15 gracefully_kill_them_all',
-             'worker-reload-mercy = 80', 'add-header = Connection: close',
+             'worker-reload-mercy = 80',
+             # A worker's atexit hooks run, then it ends without tearing
+             # the interpreter down: neutron-api's workers hung in that
+             # teardown, waiting for threads of theirs that never end, until
+             # the launcher's SIGKILL 20 s later (every stop of the cloud,
+             # every restart of the soak's).
+             'skip-atexit-teardown = true',
+             'add-header = Connection: close',
              'procname-prefix-spaced = %s' % name, *extra]
     with open(ini, 'w') as f:
         f.write('\n'.join(lines) + '\n')

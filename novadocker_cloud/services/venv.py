@@ -1,10 +1,17 @@
 """The cloud's Python environment: every OpenStack service from PyPI under
 the project's constraints, and nova-docker itself, in one virtualenv of the
 state directory (readable by the unprivileged nova user, wherever the
-repository is cloned)."""
+repository is cloned).
+
+Run as ``python3 -m novadocker_cloud.services.venv`` (the distribution's
+Python and the standard library are enough), it installs the virtualenv
+alone: tools/setup-env.sh does so while it installs .venv, as the two take
+as long and pip uses one core.
+"""
 
 import glob
 import os
+import sys
 
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import services
@@ -64,3 +71,19 @@ class Venv(services.Service):
         # Everyone reads the venv; nova-compute runs from it as nova.
         os.chmod(self.layout.state, 0o755)
         return '%s (%s)' % (venv, ', '.join(said) or 'unchanged')
+
+    def _marker(self, step):
+        """Inside the virtualenv: what it holds goes with it, when it is
+        removed, or linked into another cloud's state directory (the
+        two-node cloud's tests do)."""
+        return os.path.join(self.layout.venv, 'novadocker-cloud-' + step)
+
+
+def main(state_dir=cloud_layout.DEFAULT_STATE_DIR):
+    layout = cloud_layout.Layout(state_dir)
+    os.makedirs(layout.logs, exist_ok=True)
+    print('cloud virtualenv: %s' % Venv(layout, None).up())
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:])

@@ -2,6 +2,7 @@
 a service that fails to start reported with its log, and everything
 already started stopped."""
 
+import concurrent.futures
 import os
 import re
 import stat
@@ -10,6 +11,7 @@ import types
 
 import pytest
 
+from novadocker_cloud import __main__ as launcher
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import orchestrator
 from novadocker_cloud import process
@@ -145,6 +147,30 @@ def test_passwords_are_random_kept_and_private(layout):
     mode = stat.S_IMODE(os.stat(os.path.join(layout.state,
                                              'passwords')).st_mode)
     assert mode == 0o600
+
+
+def test_schemas_migrate_beside_keystone_and_their_services_wait():
+    """From nothing, the migrations are most of the bring-up: each needs
+    MariaDB and the virtualenv only, and each API waits for its own."""
+    by_name = {cls.name: cls
+               for cls in launcher.SERVICES + launcher.SECOND_NODE}
+    for service, schema in (('nova', 'nova-databases'),
+                            ('neutron', 'neutron-database'),
+                            ('glance', 'glance-database')):
+        assert by_name[schema].after == ('mariadb', 'venv')
+        assert schema in by_name[service].after
+    assert {name for cls in by_name.values() for name in cls.after} <= set(
+        by_name)
+
+
+def test_passwords_made_at_once_on_many_threads_are_all_kept(layout):
+    """Services come up on threads of their own: the schemas' steps and
+    Keystone make their first passwords at the same moment."""
+    names = ['db-%d' % i for i in range(40)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        made = dict(zip(names, pool.map(layout.password, names)))
+    again = cloud_layout.Layout(layout.state, layout.etc)
+    assert {name: again.password(name) for name in names} == made
 
 
 def test_config_files_keep_option_case(tmp_path):
