@@ -11,7 +11,6 @@ as long and pip uses one core.
 
 import glob
 import os
-import sys
 
 from novadocker_cloud import layout as cloud_layout
 from novadocker_cloud import services
@@ -79,11 +78,7 @@ class Venv(services.Service):
         return os.path.join(self.layout.venv, 'novadocker-cloud-' + step)
 
 
-def main(state_dir=cloud_layout.DEFAULT_STATE_DIR):
-    layout = cloud_layout.Layout(state_dir)
+if __name__ == '__main__':
+    layout = cloud_layout.Layout()
     os.makedirs(layout.logs, exist_ok=True)
     print('cloud virtualenv: %s' % Venv(layout, None).up())
-
-
-if __name__ == '__main__':
-    main(*sys.argv[1:])
