@@ -11,6 +11,7 @@ import urllib.request
 import docker
 
 from novadocker_cloud import clouds
+from novadocker_cloud import process
 from novadocker_cloud import sample_image
 from novadocker_cloud.services import docker as docker_service
 from novadocker_cloud.services import openvswitch
@@ -62,7 +63,7 @@ class Demo:
             parse=False).strip().replace('\n', '\n    | '))
         address = self._floating_ip(server['id'])
         self.say('GET http://%s/ from this host: %r' % (
-            address, fetch('http://%s/' % address)))
+            address, fetch_through_floating_ip(address)))
         snapshot = self.openstack('server', 'image', 'create', '--name',
                                   SNAPSHOT, '--wait', server['id'])
         self.made.append(('image', snapshot['id']))
@@ -178,6 +179,40 @@ def fetch(url, timeout=30):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def fetch_through_floating_ip(address):
+    """The page at ``address``; if it never answers, an error that says
+    what the host, OVN and OVS hold for the address."""
+    try:
+        return fetch('http://%s/' % address)
+    except OSError as error:
+        raise RuntimeError('http://%s/ did not answer (%s); %s' % (
+            address, error, floating_ip_path(address))) from error
+
+
+def floating_ip_path(address):
+    """The host's route and neighbour entry for the floating IP
+    ``address``, its NAT rule in OVN, where the routers' gateway ports are
+    bound, and how many of br-int's OpenFlow flows name it."""
+    def output(*cmd):
+        try:
+            return process.run(list(cmd)).strip() or '(none)'
+        except (process.StartError, OSError) as error:
+            return str(error).strip()
+    flows = output('ovs-ofctl', 'dump-flows', 'br-int')
+    return '\n'.join((
+        'route: ' + output('ip', 'route', 'get', address),
+        'neighbour: ' + output('ip', 'neigh', 'show', address),
+        'NAT: ' + output('ovn-nbctl', '--db=' + ovn.nb_connection(),
+                         '--timeout=5', '--columns=type,external_ip,'
+                         'logical_ip', 'find', 'NAT',
+                         'external_ip="%s"' % address),
+        'gateway ports: ' + output(
+            'ovn-sbctl', '--db=' + ovn.sb_connection(), '--timeout=5',
+            '--columns=logical_port,chassis,up', 'find', 'Port_Binding',
+            'type=chassisredirect'),
+        "br-int's flows naming it: %d" % flows.count(address)))
 
 
 def run(layout, say):
