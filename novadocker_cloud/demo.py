@@ -194,24 +194,22 @@ def fetch_through_floating_ip(address):
 def floating_ip_path(address):
     """The host's route and neighbour entry for the floating IP
     ``address``, its NAT rule in OVN, where the routers' gateway ports are
-    bound, and how many of br-int's OpenFlow flows name it."""
-    def output(*cmd):
+    bound, and how many of br-int's OpenFlow flows name it. Each part says
+    why it could not be read rather than hide the failure it explains."""
+    def answer(call, *args):
         try:
-            return process.run(list(cmd)).strip() or '(none)'
+            return call(*args).strip() or '(none)'
         except (process.StartError, OSError) as error:
             return str(error).strip()
-    flows = output('ovs-ofctl', 'dump-flows', 'br-int')
+    flows = answer(process.run, ['ovs-ofctl', 'dump-flows', 'br-int'])
     return '\n'.join((
-        'route: ' + output('ip', 'route', 'get', address),
-        'neighbour: ' + output('ip', 'neigh', 'show', address),
-        'NAT: ' + output('ovn-nbctl', '--db=' + ovn.nb_connection(),
-                         '--timeout=5', '--columns=type,external_ip,'
-                         'logical_ip', 'find', 'NAT',
-                         'external_ip="%s"' % address),
-        'gateway ports: ' + output(
-            'ovn-sbctl', '--db=' + ovn.sb_connection(), '--timeout=5',
-            '--columns=logical_port,chassis,up', 'find', 'Port_Binding',
-            'type=chassisredirect'),
+        'route: ' + answer(process.run, ['ip', 'route', 'get', address]),
+        'neighbour: ' + answer(process.run, ['ip', 'neigh', 'show', address]),
+        'NAT: ' + answer(ovn.nbctl, '--columns=type,external_ip,logical_ip',
+                         'find', 'NAT', 'external_ip="%s"' % address),
+        'gateway ports: ' + answer(
+            ovn.sbctl, '--columns=logical_port,chassis,up', 'find',
+            'Port_Binding', 'type=chassisredirect'),
         "br-int's flows naming it: %d" % flows.count(address)))
 
 
