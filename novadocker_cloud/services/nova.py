@@ -180,12 +180,12 @@ class NovaDatabases(services.Database):
 
     def up(self):
         layout = self.layout
-        manage = [layout.bin('nova-manage'), '--config-file',
-                  control_conf(self)]
         migrated = services.fingerprint(layout.db_url('nova', 'nova'),
                                         layout.transport_url())
         if self.done('db', migrated):
             return 'unchanged'
+        manage = [layout.bin('nova-manage'), '--config-file',
+                  control_conf(self)]
         self.run(*manage, 'api_db', 'sync')
         self.run(*manage, 'cell_v2', 'map_cell0', '--database_connection',
                  layout.db_url('nova_cell0', 'nova'))
