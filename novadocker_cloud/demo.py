@@ -159,8 +159,11 @@ class Demo:
         with docker.APIClient(base_url=docker_service.URL) as api:
             left = [c for c in api.containers(all=True)
                     if c['Names'][0][len('/nova-'):] in servers]
-        ports = [p for p in openvswitch.vsctl('list-ports', 'br-int').split()
-                 if p.startswith('tap')]
+        # Only the demo's own: a kept cloud may run servers of its own.
+        ports = [name for server in servers
+                 for name in openvswitch.vsctl(
+                     '--bare', '--columns=name', 'find', 'Interface',
+                     'external_ids:vm-uuid=%s' % server).split()]
         self.say('deleted what the demo made: %d server(s), %d image(s); '
                  '%d container(s) and %d tap port(s) left' % (
                      len(servers), sum(k == 'image' for k, _ in self.made),

@@ -2,6 +2,7 @@
 each other, showing each step with its elapsed time; on a failure, or when
 asked, stops everything it started, in reverse."""
 
+import contextlib
 import os
 import threading
 import time
@@ -38,6 +39,10 @@ class Orchestrator:
             raise process.StartError(
                 'the cloud in %s is running already (pids in %s): stop it '
                 'first' % (self.layout.state, self._record))
+        # Left by a cloud whose processes all ended unstopped (the machine
+        # went down under it): nothing of it is left to signal.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._record)
         done = {s.name: threading.Event() for s in self.services}
         failed = []
 

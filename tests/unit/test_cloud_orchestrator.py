@@ -5,6 +5,7 @@ already started stopped."""
 import concurrent.futures
 import os
 import re
+import signal
 import stat
 import time
 import types
@@ -83,6 +84,27 @@ def test_stop_ends_a_served_cloud_by_its_pidfiles(layout):
                                   out=lambda line, flush: None).up()
     orchestrator.stop(layout, say=lambda line: None)
     assert not orchestrator.running(layout)
+    assert not os.path.exists('/proc/%d' % pid) or _zombie(pid)
+
+
+def test_a_cloud_whose_processes_died_unstopped_is_not_stopped_twice(
+        layout):
+    """The record of a cloud the machine went down under is dropped by the
+    next bring-up: its stop signals the new processes once each."""
+    def launched():
+        cloud = orchestrator.Orchestrator(layout, (Sleeper,),
+                                          types.SimpleNamespace(),
+                                          out=lambda line, flush: None)
+        cloud.up()
+        return _pid(layout, 'sleeper')
+
+    dead = launched()
+    os.kill(dead, signal.SIGKILL)
+    os.waitpid(dead, 0)
+    pid = launched()
+    said = []
+    orchestrator.stop(layout, say=said.append)
+    assert said == ['stopping sleeper'], said
     assert not os.path.exists('/proc/%d' % pid) or _zombie(pid)
 
 
