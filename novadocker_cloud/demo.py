@@ -63,7 +63,8 @@ class Demo:
             parse=False).strip().replace('\n', '\n    | '))
         address = self._floating_ip(server['id'])
         self.say('GET http://%s/ from this host: %r' % (
-            address, fetch_through_floating_ip(address)))
+            address, fetch_through_floating_ip(self.layout, address,
+                                               self.say)))
         snapshot = self.openstack('server', 'image', 'create', '--name',
                                   SNAPSHOT, '--wait', server['id'])
         self.made.append(('image', snapshot['id']))
@@ -184,14 +185,33 @@ def fetch(url, timeout=30):
             time.sleep(0.5)
 
 
-def fetch_through_floating_ip(address):
-    """The page at ``address``; if it never answers, an error that says
-    what the host, OVN and OVS hold for the address."""
+def fetch_through_floating_ip(layout, address, say):
+    """The page at ``address``. When it never answers and br-int holds no
+    flow for the address, ovn-controller missed the NAT Neutron wrote (its
+    incremental processing): that is said, and it is asked once to compute
+    its flows anew, as an operator would. Otherwise, or if that does not
+    help, an error that says what the host, OVN and OVS hold for it."""
+    url = 'http://%s/' % address
     try:
-        return fetch('http://%s/' % address)
+        return fetch(url)
     except OSError as error:
-        raise RuntimeError('http://%s/ did not answer (%s); %s' % (
-            address, error, floating_ip_path(address))) from error
+        if _flows_naming(address):
+            raise RuntimeError('%s did not answer (%s); %s' % (
+                url, error, floating_ip_path(address))) from error
+        say('%s did not answer (%s) and br-int has no flow for it: '
+            'ovn-controller recomputes its flows; %s' % (
+                url, error, floating_ip_path(address)))
+    ovn.appctl(layout, 'ovn-controller', 'recompute')
+    try:
+        return fetch(url)
+    except OSError as error:
+        raise RuntimeError('%s did not answer after a recompute either '
+                           '(%s); %s' % (url, error,
+                                         floating_ip_path(address))) from error
+
+
+def _flows_naming(address):
+    return process.run(['ovs-ofctl', 'dump-flows', 'br-int']).count(address)
 
 
 def floating_ip_path(address):
@@ -204,7 +224,6 @@ def floating_ip_path(address):
             return call(*args).strip() or '(none)'
         except (process.StartError, OSError) as error:
             return str(error).strip()
-    flows = answer(process.run, ['ovs-ofctl', 'dump-flows', 'br-int'])
     return '\n'.join((
         'route: ' + answer(process.run, ['ip', 'route', 'get', address]),
         'neighbour: ' + answer(process.run, ['ip', 'neigh', 'show', address]),
@@ -213,7 +232,8 @@ def floating_ip_path(address):
         'gateway ports: ' + answer(
             ovn.sbctl, '--columns=logical_port,chassis,up', 'find',
             'Port_Binding', 'type=chassisredirect'),
-        "br-int's flows naming it: %d" % flows.count(address)))
+        "br-int's flows naming it: " + answer(
+            lambda: str(_flows_naming(address)))))
 
 
 def run(layout, say):

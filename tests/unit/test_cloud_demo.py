@@ -1,0 +1,66 @@
+"""The demo's floating-IP fetch: when the page never answers, whether
+ovn-controller is asked to recompute (br-int has no flow for the address)
+or the failure is reported with what the host, OVN and OVS hold."""
+
+import pytest
+
+from novadocker_cloud import demo
+from novadocker_cloud.services import ovn
+
+ADDRESS = '172.24.4.9'
+
+
+@pytest.fixture
+def recomputes(monkeypatch):
+    calls = []
+    monkeypatch.setattr(ovn, 'appctl',
+                        lambda layout, *args: calls.append(args) or '')
+    monkeypatch.setattr(demo, 'floating_ip_path',
+                        lambda address: 'what holds ' + address)
+    return calls
+
+
+def _answers(monkeypatch, *results):
+    """demo.fetch gives ``results`` in turn (an exception is raised)."""
+    pending = list(results)
+
+    def fetch(url):
+        assert url == 'http://%s/' % ADDRESS
+        result = pending.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+    monkeypatch.setattr(demo, 'fetch', fetch)
+
+
+def test_no_flow_for_the_address_gets_one_recompute_then_the_page(
+        monkeypatch, recomputes):
+    _answers(monkeypatch, TimeoutError('timed out'), 'hello')
+    monkeypatch.setattr(demo, '_flows_naming', lambda address: 0)
+    said = []
+    assert demo.fetch_through_floating_ip(
+        'layout', ADDRESS, said.append) == 'hello'
+    assert recomputes == [('ovn-controller', 'recompute')]
+    [line] = said
+    assert 'no flow for it' in line and 'what holds ' + ADDRESS in line
+
+
+def test_flows_for_the_address_and_no_answer_is_reported_as_it_is(
+        monkeypatch, recomputes):
+    _answers(monkeypatch, TimeoutError('timed out'))
+    monkeypatch.setattr(demo, '_flows_naming', lambda address: 12)
+    with pytest.raises(RuntimeError, match='did not answer .timed out.; '
+                       'what holds ' + ADDRESS):
+        demo.fetch_through_floating_ip('layout', ADDRESS, print)
+    assert recomputes == []
+
+
+def test_no_answer_after_the_recompute_either_is_reported(
+        monkeypatch, recomputes):
+    _answers(monkeypatch, TimeoutError('timed out'),
+             ConnectionRefusedError('refused'))
+    monkeypatch.setattr(demo, '_flows_naming', lambda address: 0)
+    with pytest.raises(RuntimeError, match='after a recompute either '
+                       '.refused.; what holds ' + ADDRESS):
+        demo.fetch_through_floating_ip('layout', ADDRESS, lambda line: None)
+    assert recomputes == [('ovn-controller', 'recompute')]
