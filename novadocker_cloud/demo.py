@@ -4,6 +4,7 @@ the ``openstack`` CLI; then a look at what each service made of it, a
 snapshot booted again, and everything the demo made deleted."""
 
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -211,7 +212,12 @@ def fetch_through_floating_ip(layout, address, say):
 
 
 def _flows_naming(address):
-    return process.run(['ovs-ofctl', 'dump-flows', 'br-int']).count(address)
+    """How many of br-int's flows name ``address`` (172.24.4.5, never
+    172.24.4.50)."""
+    named = re.compile(r'(?<![\d.])%s(?![\d])' % re.escape(address))
+    return sum(1 for flow in process.run(
+        ['ovs-ofctl', 'dump-flows', 'br-int']).splitlines()
+        if named.search(flow))
 
 
 def floating_ip_path(address):

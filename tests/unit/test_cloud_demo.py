@@ -64,3 +64,13 @@ def test_no_answer_after_the_recompute_either_is_reported(
                        '.refused.; what holds ' + ADDRESS):
         demo.fetch_through_floating_ip('layout', ADDRESS, lambda line: None)
     assert recomputes == [('ovn-controller', 'recompute')]
+
+
+def test_flows_naming_an_address_are_not_those_of_a_longer_one(monkeypatch):
+    flows = '\n'.join((
+        ' priority=90,ip,nw_dst=172.24.4.9 actions=resubmit(,12)',
+        ' priority=90,ip,nw_dst=172.24.4.90 actions=resubmit(,12)',
+        ' priority=100,ip,nw_src=10.0.0.5 actions=ct(nat(src=172.24.4.9))',
+        ' priority=50,arp,arp_tpa=172.24.4.91 actions=drop'))
+    monkeypatch.setattr(demo.process, 'run', lambda argv: flows)
+    assert demo._flows_naming(ADDRESS) == 2
