@@ -22,6 +22,9 @@ IMAGE_TAG = 'novadocker-cloud/hello:latest'
 IMAGE = 'hello'
 SNAPSHOT = 'hello-snapshot'
 FLAVOR = 'docker.small'
+# The end of a trace kept in the floating IP's report: where it was dropped
+# or sent, and the tables just before.
+TRACE_LINES = 25
 
 
 class Demo:
@@ -187,28 +190,26 @@ def fetch(url, timeout=30):
 
 
 def fetch_through_floating_ip(layout, address, say):
-    """The page at ``address``. When it never answers and br-int holds no
-    flow for the address, ovn-controller missed the NAT Neutron wrote (its
-    incremental processing): that is said, and it is asked once to compute
-    its flows anew, as an operator would. Otherwise, or if that does not
-    help, an error that says what the host, OVN and OVS hold for it."""
+    """The page at ``address``. When it never answers, what the host, OVN
+    and OVS hold for the address is said, and ovn-controller is asked once
+    to compute its flows anew, as an operator would after a miss of its
+    incremental processing; if the page still does not answer, an error
+    that says what they hold then."""
     url = 'http://%s/' % address
     try:
         return fetch(url)
     except OSError as error:
-        if _flows_naming(address):
-            raise RuntimeError('%s did not answer (%s); %s' % (
-                url, error, floating_ip_path(address))) from error
-        say('%s did not answer (%s) and br-int has no flow for it: '
-            'ovn-controller recomputes its flows; %s' % (
-                url, error, floating_ip_path(address)))
+        say('%s did not answer (%s); ovn-controller recomputes its flows. '
+            'Before: %s' % (url, error, floating_ip_path(address)))
     ovn.appctl(layout, 'ovn-controller', 'recompute')
     try:
-        return fetch(url)
+        page = fetch(url)
     except OSError as error:
         raise RuntimeError('%s did not answer after a recompute either '
                            '(%s); %s' % (url, error,
                                          floating_ip_path(address))) from error
+    say('%s answered once ovn-controller had recomputed its flows' % url)
+    return page
 
 
 def _flows_naming(address):
@@ -239,7 +240,30 @@ def floating_ip_path(address):
             ovn.sbctl, '--columns=logical_port,chassis,up', 'find',
             'Port_Binding', 'type=chassisredirect'),
         "br-int's flows naming it: " + answer(
-            lambda: str(_flows_naming(address)))))
+            lambda: str(_flows_naming(address))),
+        "a SYN from this host, as OVS would take it: " + answer(
+            _trace_syn, address)))
+
+
+def _trace_syn(address):
+    """Where OVS takes a TCP SYN from the host to ``address`` on port 80,
+    through br-ex and br-int (ofproto/trace, conntrack followed): the
+    datapath actions it ends with, and the last tables it went through."""
+    route = process.run(['ip', 'route', 'get', address])
+    neighbour = process.run(['ip', 'neigh', 'show', address])
+    source = re.search(r' src (\S+)', route)
+    router_mac = re.search(r' lladdr (\S+)', neighbour)
+    if not (source and router_mac):
+        return 'no source address or no neighbour entry to trace with'
+    with open('/sys/class/net/br-ex/address') as f:
+        host_mac = f.read().strip()
+    trace = process.run([
+        'ovs-appctl', 'ofproto/trace', 'br-ex',
+        'in_port=LOCAL,tcp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,'
+        'nw_ttl=64,tp_src=40000,tp_dst=80,tcp_flags=0x002' % (
+            host_mac, router_mac.group(1), source.group(1), address)])
+    lines = [line for line in trace.splitlines() if line.strip()]
+    return '\n'.join(lines[-TRACE_LINES:])
 
 
 def run(layout, say):
