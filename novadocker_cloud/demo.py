@@ -224,16 +224,19 @@ def _flows_naming(address):
 def floating_ip_path(address):
     """The host's route and neighbour entry for the floating IP
     ``address``, its NAT rule in OVN, where the routers' gateway ports are
-    bound, and how many of br-int's OpenFlow flows name it. Each part says
-    why it could not be read rather than hide the failure it explains."""
+    bound, how many of br-int's OpenFlow flows name it, and where OVS takes
+    a SYN to it. Each part says why it could not be read rather than hide
+    the failure it explains."""
     def answer(call, *args):
         try:
             return call(*args).strip() or '(none)'
         except (process.StartError, OSError) as error:
             return str(error).strip()
+    route = answer(process.run, ['ip', 'route', 'get', address])
+    neighbour = answer(process.run, ['ip', 'neigh', 'show', address])
     return '\n'.join((
-        'route: ' + answer(process.run, ['ip', 'route', 'get', address]),
-        'neighbour: ' + answer(process.run, ['ip', 'neigh', 'show', address]),
+        'route: ' + route,
+        'neighbour: ' + neighbour,
         'NAT: ' + answer(ovn.nbctl, '--columns=type,external_ip,logical_ip',
                          'find', 'NAT', 'external_ip="%s"' % address),
         'gateway ports: ' + answer(
@@ -242,15 +245,14 @@ def floating_ip_path(address):
         "br-int's flows naming it: " + answer(
             lambda: str(_flows_naming(address))),
         "a SYN from this host, as OVS would take it: " + answer(
-            _trace_syn, address)))
+            _trace_syn, address, route, neighbour)))
 
 
-def _trace_syn(address):
+def _trace_syn(address, route, neighbour):
     """Where OVS takes a TCP SYN from the host to ``address`` on port 80,
-    through br-ex and br-int (ofproto/trace, conntrack followed): the
+    through br-ex and br-int (ofproto/trace, conntrack followed), sent as
+    the host's ``route`` and ``neighbour`` entry (``ip`` output) say: the
     datapath actions it ends with, and the last tables it went through."""
-    route = process.run(['ip', 'route', 'get', address])
-    neighbour = process.run(['ip', 'neigh', 'show', address])
     source = re.search(r' src (\S+)', route)
     router_mac = re.search(r' lladdr (\S+)', neighbour)
     if not (source and router_mac):
